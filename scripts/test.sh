@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install everything (first run) and run the whole test suite, then the colcon build+test.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/scripts/setup_env.sh"
+VENV="${COSMOS_PLANNER_VENV:-$ROOT/.venv}"
+cd "$ROOT"
+"$VENV/bin/python" -m pytest test -q -ra "$@"
+bash "$ROOT/scripts/colcon_check.sh"
