@@ -1,14 +1,23 @@
 """Plan v1: what the model answers and what the planner publishes, as pydantic models.
 
 Two models on purpose. ``ModelAnswer`` is what Cosmos Reason 2 is asked to produce (its own
-trained ``point_2d`` format, 0-1000 coordinates); its JSON Schema constrains decoding.
-``PlanV1`` is what leaves the planner on ``~/plan``: the answer plus ids, stamps, pixels,
-3D points and timings. Both are exported as JSON Schema files in ``config/``.
+trained ``point_2d`` format, 0-1000 coordinates); its JSON Schema constrains decoding, so the
+coordinate range and string bounds are part of the schema (an untrained model cannot emit a
+coordinate of 123456 under constrained decoding). ``PlanV1`` is what leaves the planner on
+``~/plan``: the answer plus ids, stamps, pixels, 3D points and timings. Both are exported as
+JSON Schema files in ``config/`` (``cosmos-planner export-schemas``; a test fails when the
+committed files are out of date).
+
+Coordinates are strict numbers: the strings ``"12"`` and booleans are refused rather than
+coerced, because a model that answers with them is not following the format and its numbers
+should not be trusted.
 """
 
-from typing import Dict, List, Literal, Optional, Tuple
+from typing import Annotated, Dict, List, Literal, Optional, Sequence, Tuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+from cosmos_planner.results import ParsedAnswer
 
 PLAN_SCHEMA_ID = 'cosmos_planner/plan/v1'
 COORD_MAX = 1000.0
@@ -17,27 +26,22 @@ MAX_POINTS = 64
 MAX_STEPS = 16
 MAX_TEXT = 200
 
+#: One normalised image coordinate: a finite number in 0-1000 (ints accepted, not strings).
+Coord = Annotated[float, Strict(), Field(ge=0.0, le=COORD_MAX, allow_inf_nan=False)]
+ShortText = Annotated[str, Strict(), Field(max_length=MAX_TEXT)]
+GripperCommand = Literal['open', 'close']
+
 
 class TrajectoryPoint(BaseModel):
     """One gripper waypoint in the model's 0-1000 normalised image coordinates."""
 
     model_config = ConfigDict(extra='ignore')
 
-    point_2d: Tuple[float, float] = Field(
+    point_2d: Tuple[Coord, Coord] = Field(
         description='[x, y], each 0-1000, origin top-left, x right, y down')
-    label: str = Field(default='gripper trajectory', max_length=MAX_TEXT)
-    gripper: Optional[Literal['open', 'close']] = Field(
+    label: ShortText = Field(default='gripper trajectory')
+    gripper: Optional[GripperCommand] = Field(
         default=None, description='gripper command on reaching this point')
-
-    @field_validator('point_2d')
-    @classmethod
-    def _in_range(cls, v: Tuple[float, float]) -> Tuple[float, float]:
-        for c in v:
-            if c != c or c in (float('inf'), float('-inf')):
-                raise ValueError('coordinate is not finite')
-            if not 0.0 <= c <= COORD_MAX:
-                raise ValueError(f'coordinate {c} outside 0-{COORD_MAX:g}')
-        return v
 
 
 class ModelAnswer(BaseModel):
@@ -45,26 +49,29 @@ class ModelAnswer(BaseModel):
 
     model_config = ConfigDict(extra='ignore')
 
-    next_action: Optional[str] = Field(default=None, max_length=MAX_TEXT)
-    steps: List[str] = Field(default_factory=list, max_length=MAX_STEPS)
+    next_action: Optional[ShortText] = None
+    steps: List[ShortText] = Field(default_factory=list, max_length=MAX_STEPS)
     trajectory: List[TrajectoryPoint] = Field(min_length=1, max_length=MAX_POINTS)
 
 
 class PlannedPoint(BaseModel):
     """A waypoint of a published plan: model coordinates, native pixels and 3D."""
 
-    point_2d: Tuple[float, float]
-    pixel: Tuple[float, float]
+    model_config = ConfigDict(extra='forbid')
+
+    point_2d: Tuple[float, float] = Field(description='model coordinates, 0-1000 per axis')
+    pixel: Tuple[float, float] = Field(
+        description='(u, v) in pixels of the native image; continuous, 0 at the left/top edge')
     position: Optional[Tuple[float, float, float]] = Field(
         default=None, description='metres in frame_id; None when not grounded')
-    gripper: Optional[Literal['open', 'close']] = None
+    gripper: Optional[GripperCommand] = None
     label: str = 'gripper trajectory'
 
 
 class PlanV1(BaseModel):
     """A validated plan as published on ``~/plan`` (std_msgs/String has no header)."""
 
-    model_config = ConfigDict(extra='forbid')
+    model_config = ConfigDict(extra='forbid', populate_by_name=True)
 
     schema_id: Literal['cosmos_planner/plan/v1'] = Field(default=PLAN_SCHEMA_ID, alias='schema')
     task_id: str
@@ -83,7 +90,38 @@ class PlanV1(BaseModel):
     preset: str = ''
     timings_ms: Dict[str, float] = Field(default_factory=dict)
 
-    model_config = ConfigDict(extra='forbid', populate_by_name=True)
+    def to_json(self, indent: Optional[int] = None) -> str:
+        """Serialise with the ``schema`` key, as published (the alias is the wire name)."""
+        return self.model_dump_json(by_alias=True, indent=indent)
+
+
+def plan_from_answer(
+        answer: ParsedAnswer, *, task: str, task_id: str, plan_id: str, stamp: float,
+        frame_id: str, image_size: Tuple[int, int], valid_until: float,
+        image_frame_id: str = '',
+        positions: Optional[Sequence[Optional[Tuple[float, float, float]]]] = None,
+        model: str = '', preset: str = '',
+        timings_ms: Optional[Dict[str, float]] = None) -> PlanV1:
+    """Build the published plan from a parsed answer (and 3D points once grounded).
+
+    One place that zips model points, pixels, gripper commands and labels, so the CLI, the
+    node and the bag replay publish the same shape. ``positions`` is one entry per point.
+    """
+    n = len(answer.points_model)
+    if positions is not None and len(positions) != n:
+        raise ValueError(f'{len(positions)} positions for {n} trajectory points')
+    points = [
+        PlannedPoint(
+            point_2d=answer.points_model[i], pixel=answer.points_px[i],
+            position=None if positions is None else positions[i],
+            gripper=answer.gripper[i], label=answer.labels[i])
+        for i in range(n)]
+    return PlanV1(
+        task_id=task_id, plan_id=plan_id, task=task, stamp=stamp, frame_id=frame_id,
+        image_frame_id=image_frame_id, image_size=image_size, valid_until=valid_until,
+        next_action=answer.next_action, steps=list(answer.steps), trajectory=points,
+        reasoning=answer.reasoning, model=model, preset=preset,
+        timings_ms=dict(timings_ms or {}))
 
 
 def answer_json_schema() -> dict:
