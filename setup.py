@@ -50,7 +50,6 @@ setup(
     maintainer_email='maintainers@cosmos-planner.invalid',
     description='Plan gripper trajectories from camera frames with NVIDIA Cosmos Reason 2.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'cosmos-planner = cosmos_planner.cli:main',
