@@ -146,12 +146,13 @@ class BagReader:
         except FileNotFoundError as exc:
             raise BagError(f'bag {self.path}: {exc}', kind='not_found') from None
         except (ReaderError, sqlite3.DatabaseError, struct.error, ValueError, OSError,
-                KeyError, IndexError, TypeError) as exc:
+                KeyError, IndexError, TypeError, OverflowError, EOFError) as exc:
             self._reader = None
+            hint = ('an MCAP cut short has no footer; `mcap recover` rewrites what it holds'
+                    if self.storage == 'mcap' else
+                    'a damaged sqlite3 file may be rescued with `sqlite3 FILE .recover`')
             raise BagError(f'bag {self.path} cannot be opened ({type(exc).__name__}: {exc}); '
-                           'it is truncated or corrupt (an MCAP cut short has no footer: '
-                           'an interrupted recording may be recovered with `mcap recover`)',
-                           kind='corrupt') from None
+                           f'it is truncated or corrupt ({hint})', kind='corrupt') from None
         try:
             recorded = (self._reader.ros_distro or '').lower()
             distro = self._distro or (recorded if recorded in _DISTROS else DEFAULT_DISTRO)
@@ -265,22 +266,25 @@ class BagReader:
         conns = self.connections(topics)
         if topics is not None and not conns:
             return
+        # Damage inside an MCAP chunk can make records vanish silently; the index knows how
+        # many there should be, so a full read that comes up short is reported as corrupt.
+        expected = sum(c.msgcount for c in conns) if start_ns is None and stop_ns is None \
+            else None
         count, last = 0, None
         gen = self._r.messages(conns, start=start_ns, stop=stop_ns)
         while True:
             try:
                 conn, stamp, raw = next(gen)
             except StopIteration:
-                return
-            except (sqlite3.DatabaseError, struct.error, ValueError, OSError, KeyError,
-                    IndexError, EOFError) as exc:
+                break
+            except Exception as exc:  # noqa: BLE001 - storage plugins raise anything on damage
                 raise self._corrupt(exc, count, last) from None
-            except Exception as exc:  # noqa: BLE001 - rosbags ReaderError and zstd errors
-                if type(exc).__name__ in ('ReaderError', 'ZstdError'):
-                    raise self._corrupt(exc, count, last) from None
-                raise
             count, last = count + 1, stamp
             yield BagMessage(conn.topic, conn.msgtype, stamp, bytes(raw), conn)
+        if expected is not None and expected and count < expected:
+            raise BagError(f'bag {self.path} is corrupt: its index lists {expected} messages '
+                           f'but only {count} could be read (last log time {last} ns)',
+                           kind='corrupt')
 
     def _corrupt(self, exc: BaseException, count: int, last: Optional[int]) -> BagError:
         where = f'after {count} messages (last log time {last} ns)' if count else 'at start'
