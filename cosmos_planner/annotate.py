@@ -92,8 +92,9 @@ def _draw_point(canvas: np.ndarray, point: Tuple[int, int], number: int,
     centre = (point[0] >> _SHIFT, point[1] >> _SHIFT)
     if command == 'close':
         half = radius + int(round(4 * scale))
-        cv2.rectangle(canvas, (centre[0] - half, centre[1] - half),
-                      (centre[0] + half, centre[1] + half), CLOSE_RGB, -1, cv2.LINE_AA)
+        corners = ((centre[0] - half, centre[1] - half), (centre[0] + half, centre[1] + half))
+        cv2.rectangle(canvas, *corners, CLOSE_RGB, -1, cv2.LINE_AA)
+        cv2.rectangle(canvas, *corners, POINT_RGB, max(1, int(round(scale))), cv2.LINE_AA)
     elif command == 'open':
         cv2.circle(canvas, centre, radius + int(round(5 * scale)), OPEN_RGB,
                    max(2, int(round(3 * scale))), cv2.LINE_AA)
@@ -105,9 +106,12 @@ def _draw_point(canvas: np.ndarray, point: Tuple[int, int], number: int,
     cv2.putText(canvas, label, (centre[0] - tw // 2, centre[1] + th // 2), _FONT,
                 font_scale, (0, 0, 0), 1, cv2.LINE_AA)
     if command in ('open', 'close'):
-        cv2.putText(canvas, command, (centre[0] + radius + 6, centre[1] - radius), _FONT,
-                    0.45 * scale, OPEN_RGB if command == 'open' else CLOSE_RGB,
-                    max(1, int(round(scale))), cv2.LINE_AA)
+        origin = (centre[0] + radius + int(round(8 * scale)), centre[1] - radius)
+        weight = max(1, int(round(scale)))
+        cv2.putText(canvas, command, origin, _FONT, 0.45 * scale, (0, 0, 0), weight + 2,
+                    cv2.LINE_AA)
+        cv2.putText(canvas, command, origin, _FONT, 0.45 * scale,
+                    OPEN_RGB if command == 'open' else CLOSE_RGB, weight, cv2.LINE_AA)
 
 
 def _ascii(text: str) -> str:
@@ -138,7 +142,7 @@ def _wrap(text: str, width: int, scale: float, max_lines: int = 3) -> List[str]:
 def _text_box(canvas: np.ndarray, lines: List[str], top: bool, scale: float) -> None:
     if not lines:
         return
-    height, width = canvas.shape[:2]
+    height = canvas.shape[0]
     font_scale = 0.6 * scale
     line_h = int(round(26 * scale))
     pad = int(round(8 * scale))

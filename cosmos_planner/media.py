@@ -44,7 +44,7 @@ def read_image(path: PathLike) -> np.ndarray:
 
 def frame_from_rgb(image: np.ndarray, camera: str, stamp_ns: int, frame_id: str = '',
                    max_pixels: int = DEFAULT_MAX_PIXELS) -> Frame:
-    """A Frame from a native-size RGB image: resized to the budget, native size kept."""
+    """Make a Frame from a native-size RGB image: resized to the budget, native size kept."""
     height, width = image.shape[:2]
     resized = resize_image(image, fit_size(width, height, max_pixels))
     resized.setflags(write=False)
@@ -99,10 +99,33 @@ def is_video(path: PathLike) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def clip_from_files(paths: Sequence[PathLike], *, camera: str = 'camera',
-                    frame_id: str = '', image_fps: float = 1.0, model_fps: float = 4.0,
-                    max_frames: int = 8, max_pixels: int = DEFAULT_MAX_PIXELS) -> Clip:
-    """A clip from image files (in order, stamped i / image_fps) or from one video file."""
+def write_image(path: PathLike, image_rgb: np.ndarray) -> Path:
+    """Write an RGB image (format from the suffix); ConfigError when it cannot be written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, data = cv2.imencode(path.suffix or '.png', cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ConfigError(f'cannot encode an image as {path.suffix!r} for {path}')
+    try:
+        path.write_bytes(data.tobytes())
+    except OSError as exc:
+        raise ConfigError(f'cannot write {path}: {exc}') from None
+    return path
+
+
+def clip_from_files(paths: Sequence[PathLike], **options: object) -> Clip:
+    """Load a clip from image files or one video file (options: ``load_clip``)."""
+    return load_clip(paths, **options)[0]  # type: ignore[arg-type]
+
+
+def load_clip(paths: Sequence[PathLike], *, camera: str = 'camera', frame_id: str = '',
+              image_fps: float = 1.0, model_fps: float = 4.0, max_frames: int = 8,
+              max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[Clip, np.ndarray]:
+    """(clip, newest frame at native size) from image files or from one video file.
+
+    Images are taken in the order given and stamped ``i / image_fps``; a video is sampled
+    at ``model_fps``. The native newest frame is what plans are drawn on.
+    """
     paths = [Path(p) for p in paths]
     if not paths:
         raise ConfigError('give at least one image or video file')
@@ -124,4 +147,4 @@ def clip_from_files(paths: Sequence[PathLike], *, camera: str = 'camera',
         raise ConfigError(f'all frames of a clip need one size, got {sorted(sizes)}')
     frames = tuple(frame_from_rgb(img, camera, stamp, frame_id, max_pixels)
                    for stamp, img in samples)
-    return Clip(camera=camera, frames=frames)
+    return Clip(camera=camera, frames=frames), samples[-1][1]

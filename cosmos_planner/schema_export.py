@@ -1,4 +1,4 @@
-"""Export the plan and model-answer JSON Schemas to ``config/`` (``cosmos-planner export-schemas``).
+"""Export the plan and model-answer JSON Schemas to ``config/`` (``export-schemas``).
 
 The committed files are what consumers of ``~/plan`` and model servers read without
 importing this package, so they must match the pydantic models exactly: the files are

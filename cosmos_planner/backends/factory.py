@@ -25,7 +25,7 @@ BACKENDS: Dict[str, Tuple[str, str]] = {
 
 
 def backend_kinds() -> Tuple[str, ...]:
-    """Registered backend kinds, for help texts and error messages."""
+    """List the registered backend kinds, for help texts and error messages."""
     return tuple(BACKENDS)
 
 

@@ -119,7 +119,7 @@ class RecordingBackend:
         self.inner.cancel()
 
     def health(self) -> Dict[str, Any]:
-        """The wrapped backend's health plus where answers are recorded."""
+        """Report the wrapped backend's health plus where answers are recorded."""
         status = dict(self.inner.health())
         status['recording'] = str(self.path)
         status['recorded'] = self.recorded
@@ -202,7 +202,7 @@ class ReplayBackend:
         """Nothing to stop: a replayed answer is returned at once."""
 
     def health(self) -> Dict[str, Any]:
-        """Always healthy once loaded; says how much of the recording was used."""
+        """Report healthy once loaded, and how much of the recording was used."""
         return {'ok': True, 'detail': f'{self.replayed}/{self.total} answers replayed '
                                       f'from {self.path}',
                 'skipped_lines': self.skipped_lines}
