@@ -100,7 +100,7 @@ SPECS: Tuple[ParamSpec, ...] = (
     _p('timing.gripper_dwell_s', 'timing', 'gripper_dwell_s', 'double',
        'Time the arm holds still at a gripper command while the gripper moves.', 0.0, 60.0),
     _p('timing.min_segment_s', 'timing', 'min_segment_s', 'double',
-       'Shortest segment time (keeps time_from_start strictly increasing).', 0.0, 60.0),
+       'Shortest segment time (keeps time_from_start strictly increasing).', 0.001, 60.0),
     _p('timing.start_delay_s', 'timing', 'start_delay_s', 'double',
        'time_from_start of the first waypoint (at least the time to reach it when the '
        'end-effector position is known).', 0.0, 60.0),

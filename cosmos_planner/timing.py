@@ -8,7 +8,7 @@ Rules, so that what the controller receives is executable and checkable:
 - The first point is reached at ``start_delay_s``, or later when the current end-effector
   position is known and the first segment needs more time at the capped speed.
 - A gripper command is issued on *arrival* at its waypoint. With ``gripper_dwell_s > 0`` the
-  waypoint is repeated ``gripper_dwell_s`` later (a *dwell* point at the same position), and the
+  waypoint is repeated ``gripper_dwell_s`` (at least ``min_segment_s``) later (a *dwell* point at the same position), and the
   gripper schedule switches between the two: the gripper closes (or opens) while the arm holds
   still, instead of during the approach segment as joint interpolation would otherwise do.
 - ``gripper_state`` is the gripper's commanded state at each time; the gripper is assumed open
@@ -25,6 +25,8 @@ import numpy as np
 from cosmos_planner.errors import ConfigError
 
 GRIPPER_COMMANDS = ('open', 'close')
+#: Smallest allowed ``min_segment_s``.
+MIN_SEGMENT_FLOOR_S = 1e-3
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class TimingConfig:
         _check(self.nominal_speed_mps, 'timing.nominal_speed_mps', positive=True, hi=10.0)
         _check(self.gripper_dwell_s, 'timing.gripper_dwell_s', positive=False, hi=60.0)
         _check(self.min_segment_s, 'timing.min_segment_s', positive=True, hi=60.0)
+        if self.min_segment_s < MIN_SEGMENT_FLOOR_S:
+            # Far below any controller period, and small enough to vanish in rounding.
+            raise ConfigError(f'timing.min_segment_s must be >= {MIN_SEGMENT_FLOOR_S} s, '
+                              f'got {self.min_segment_s!r}')
         _check(self.start_delay_s, 'timing.start_delay_s', positive=False, hi=60.0)
         if not isinstance(self.gripper_joint, str) or not self.gripper_joint:
             raise ConfigError('gripper.joint_name must be a non-empty string')
@@ -136,6 +142,21 @@ def _segment_time(dist: float, speed: float, min_s: float) -> float:
     return max(dt, min_s)
 
 
+def _respect_speed(times: np.ndarray, pos: np.ndarray, speed: float) -> np.ndarray:
+    """Nudge times so speeds computed from the *cumulative* times never exceed ``speed``.
+
+    Summing segment times rounds; a segment whose recomputed time came out one ulp short
+    would read as faster than the limit to anyone checking (the gate does). Later points
+    shift with it, so the trajectory stays strictly increasing.
+    """
+    times = times.copy()
+    dist = np.linalg.norm(np.diff(pos, axis=0), axis=1)
+    for j in range(len(dist)):
+        while dist[j] / (times[j + 1] - times[j]) > speed:
+            times[j + 1:] = np.nextafter(times[j + 1:], math.inf)
+    return times
+
+
 def time_waypoints(frame_id: str, stamp_ns: int, positions: np.ndarray,
                    gripper: Sequence[Optional[str]],
                    orientation_xyzw: Sequence[float], config: TimingConfig,
@@ -179,13 +200,15 @@ def time_waypoints(frame_id: str, stamp_ns: int, positions: np.ndarray,
             emit(t, i, None, state, False)
         elif config.gripper_dwell_s > 0:
             emit(t, i, cmd, state, False)
-            t += config.gripper_dwell_s
+            t += max(config.gripper_dwell_s, config.min_segment_s)
             emit(t, i, None, cmd, True)
         else:
             emit(t, i, cmd, cmd, False)
         state = cmd or state
+    times_arr = _respect_speed(np.asarray(times, dtype=np.float64),
+                               np.asarray(out_pos).reshape(-1, 3), speed)
     return TimedTrajectory(
-        frame_id=frame_id, stamp_ns=int(stamp_ns), times_s=np.asarray(times),
+        frame_id=frame_id, stamp_ns=int(stamp_ns), times_s=times_arr,
         positions=np.asarray(out_pos).reshape(-1, 3),
         orientation_xyzw=tuple(float(v) for v in orientation_xyzw), gripper=tuple(cmds),
         gripper_state=tuple(states), waypoint_index=tuple(index), dwell=tuple(dwell),
