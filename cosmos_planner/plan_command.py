@@ -81,8 +81,7 @@ def open_backend(args: argparse.Namespace) -> OpenedBackend:
             is_tiny = is_tiny_checkpoint(model_path)
         else:
             from cosmos_planner.model_resolve import resolve_default_model
-            resolved, is_tiny = resolve_default_model()
-            model_path = str(resolved)
+            model_path, is_tiny = resolve_default_model()
         if is_tiny:
             print(TINY_NOTICE.format(path=model_path), file=sys.stderr)
         options.update(model=model_path, device=args.device)
@@ -93,9 +92,15 @@ def open_backend(args: argparse.Namespace) -> OpenedBackend:
         options.update(path=args.recording)
         model_label = f'replay:{args.recording}'
     elif kind == 'openai':
+        if not args.base_url:
+            raise ConfigError('--backend openai needs --base-url URL (e.g. '
+                              'http://127.0.0.1:8000/v1)')
         options.update(base_url=args.base_url, model=args.model)
+        model_label = args.model or args.base_url
     backend = make_backend(kind, **options)
-    return OpenedBackend(backend=backend, kind=kind, model=model_label, is_tiny=is_tiny)
+    inner = getattr(backend, 'inner', backend)  # under a RecordingBackend
+    return OpenedBackend(backend=backend, kind=kind, model=model_label,
+                         is_tiny=bool(getattr(inner, 'is_tiny', is_tiny)))
 
 
 def close_backend(opened: OpenedBackend) -> None:
@@ -109,7 +114,11 @@ def answered_by_tiny(opened: OpenedBackend, result: PlanResult) -> bool:
     """Say whether the tiny checkpoint made this answer (also for replayed answers)."""
     if opened.is_tiny:
         return True
-    model = result.completion.model if result.completion else ''
+    if result.completion is None:
+        return False
+    if result.completion.meta.get('tiny_random') is True:
+        return True
+    model = result.completion.model
     if not model:
         return False
     from cosmos_planner.tiny_checkpoint import is_tiny_checkpoint

@@ -6,7 +6,8 @@ as a live run. One JSON object per line, keyed by ``GenerationRequest.fingerprin
 
 ``{"v": 1, "fingerprint": ..., "preset": ..., "task": ..., "text": ..., "reasoning": ...,
 "finish_reason": ..., "model": ..., "backend": ..., "prompt_tokens": ...,
-"completion_tokens": ..., "generate_ms": ...}``
+"completion_tokens": ..., "generate_ms": ..., "meta": {...}}`` (``meta`` is the backend's
+own detail, e.g. ``tiny_random``; a replayed Completion carries it plus ``replayed: true``)
 
 Crash safety: lines are appended and flushed one at a time (optionally fsynced), so a crash
 loses at most the line being written; a torn last line is ignored on read, and a recorder
@@ -102,6 +103,7 @@ class RecordingBackend:
             'prompt_tokens': completion.prompt_tokens,
             'completion_tokens': completion.completion_tokens,
             'generate_ms': completion.generate_ms,
+            'meta': completion.meta,
         }
         line = json.dumps(entry, ensure_ascii=True, default=str).encode('ascii') + b'\n'
         with self._lock:
@@ -185,7 +187,8 @@ class ReplayBackend:
             prompt_tokens=_int(entry.get('prompt_tokens')),
             completion_tokens=_int(entry.get('completion_tokens')),
             model=str(entry.get('model') or ''), backend=self.name,
-            meta={'fingerprint': fingerprint,
+            meta={**(entry['meta'] if isinstance(entry.get('meta'), dict) else {}),
+                  'fingerprint': fingerprint, 'replayed': True,
                   'recorded_backend': entry.get('backend'),
                   'recorded_generate_ms': entry.get('generate_ms')})
 

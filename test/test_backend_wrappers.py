@@ -1,0 +1,275 @@
+"""Backend wrappers: recording, replay, fault injection, and the backend factory.
+
+Runtime: about 2 s (one subprocess proves the factory's lazy imports).
+"""
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from cosmos_planner.backends.factory import (backend_class, backend_kinds, BACKENDS,
+                                             make_backend, register_backend)
+from cosmos_planner.backends.faults import Fault, FaultInjectingBackend
+from cosmos_planner.backends.recording import (read_recordings, RecordingBackend,
+                                               ReplayBackend)
+from cosmos_planner.errors import (BackendError, BackendUnavailable, ConfigError,
+                                   GenerationCancelled, ReplayMissError)
+from cosmos_planner.parser import parse_answer
+from planner_helpers import (NVIDIA_STYLE_ANSWER, PLAN_ANSWER, request_for, synthetic_clip,
+                             write_recording)
+
+
+@pytest.fixture(scope='module')
+def requests_():
+    """Two different real requests (different pixels) for the same task."""
+    return (request_for(synthetic_clip(frames=1)),
+            request_for(synthetic_clip(frames=3), preset='trajectory'))
+
+
+@pytest.fixture
+def recorded(tmp_path, requests_):
+    """A recording holding one answer for each request."""
+    path = write_recording(tmp_path / 'answers.jsonl',
+                           [(requests_[0], PLAN_ANSWER), (requests_[1], NVIDIA_STYLE_ANSWER)])
+    return path
+
+
+# --- replay --------------------------------------------------------------------------------
+
+def test_replay_answers_by_fingerprint(recorded, requests_):
+    replay = ReplayBackend(recorded)
+    # Asked in the other order: answers follow the request, not the file order.
+    assert replay.generate(requests_[1]).text == NVIDIA_STYLE_ANSWER
+    completion = replay.generate(requests_[0])
+    assert completion.text == PLAN_ANSWER
+    assert completion.backend == 'replay' and completion.model == 'recorded-model'
+    assert completion.meta['fingerprint'] == requests_[0].fingerprint()
+    assert replay.health()['ok'] is True
+
+
+def test_replay_miss_names_the_fingerprint(recorded):
+    other = request_for(synthetic_clip(width=200, height=100))
+    with pytest.raises(ReplayMissError, match=other.fingerprint()) as info:
+        ReplayBackend(recorded).generate(other)
+    assert info.value.retryable is False
+    assert isinstance(info.value, BackendError)
+
+
+def test_identical_requests_replay_in_recorded_order(tmp_path, requests_):
+    path = write_recording(tmp_path / 'r.jsonl', [(requests_[0], 'first'),
+                                                 (requests_[1], 'other'),
+                                                 (requests_[0], 'second')])
+    replay = ReplayBackend(path)
+    assert [replay.generate(requests_[0]).text for _ in range(2)] == ['first', 'second']
+    with pytest.raises(ReplayMissError, match='already replayed'):
+        replay.generate(requests_[0])
+    repeat = ReplayBackend(path, when_exhausted='repeat_last')
+    assert [repeat.generate(requests_[0]).text for _ in range(3)] == ['first', 'second',
+                                                                      'second']
+
+
+def test_replay_of_a_missing_file_or_bad_option(tmp_path):
+    with pytest.raises(ConfigError, match='does not exist'):
+        ReplayBackend(tmp_path / 'nope.jsonl')
+    (tmp_path / 'x.jsonl').write_text('')
+    with pytest.raises(ConfigError, match='when_exhausted'):
+        ReplayBackend(tmp_path / 'x.jsonl', when_exhausted='cycle')
+
+
+# --- recording -----------------------------------------------------------------------------
+
+def test_recording_writes_one_flushed_line_per_answer(recorded, requests_, tmp_path):
+    out = tmp_path / 'sub' / 'rec.jsonl'
+    recorder = RecordingBackend(ReplayBackend(recorded), out)
+    recorder.generate(requests_[0])
+    # Flushed per line: readable while the recorder is still open.
+    entries, skipped = read_recordings(out)
+    assert skipped == 0 and len(entries) == 1
+    assert entries[0]['fingerprint'] == requests_[0].fingerprint()
+    assert entries[0]['text'] == PLAN_ANSWER
+    assert entries[0]['preset'] == 'plan' and entries[0]['task'] == requests_[0].task
+    recorder.generate(requests_[1])
+    recorder.close()
+    assert len(out.read_text().splitlines()) == 2
+    assert recorder.recorded == 2
+
+
+def test_record_then_replay_gives_identical_parse(recorded, requests_, tmp_path):
+    out = tmp_path / 'rec.jsonl'
+    with RecordingBackend(ReplayBackend(recorded), out) as recorder:
+        live = [recorder.generate(r) for r in requests_]
+    replay = ReplayBackend(out)
+    for request, first in zip(requests_, live):
+        again = replay.generate(request)
+        assert again.text == first.text
+        size = request.clip.newest.native_size
+        assert parse_answer(again.text, size) == parse_answer(first.text, size)
+
+
+def test_failures_are_not_recorded(tmp_path, requests_):
+    out = tmp_path / 'rec.jsonl'
+    recorder = RecordingBackend(FaultInjectingBackend(faults=['error']), out)
+    with pytest.raises(BackendError):
+        recorder.generate(requests_[0])
+    recorder.close()
+    assert out.read_text() == ''
+
+
+def test_torn_last_line_is_ignored_and_sealed(recorded, requests_, tmp_path):
+    data = recorded.read_text()
+    torn = tmp_path / 'torn.jsonl'
+    torn.write_text(data + data.splitlines()[0][:37])  # a crash mid-write
+    replay = ReplayBackend(torn)
+    assert replay.skipped_lines == 1 and replay.total == 2
+    assert replay.generate(requests_[0]).text == PLAN_ANSWER
+    # A recorder reopening the file starts on a fresh line: the torn bytes stay apart.
+    with RecordingBackend(ReplayBackend(recorded), torn) as recorder:
+        recorder.generate(requests_[1])
+    entries, skipped = read_recordings(torn)
+    assert skipped == 1 and len(entries) == 3
+    assert entries[-1]['text'] == NVIDIA_STYLE_ANSWER
+
+
+def test_unreadable_middle_lines_are_skipped(tmp_path, requests_):
+    path = tmp_path / 'r.jsonl'
+    write_recording(path, [(requests_[0], 'a')])
+    with open(path, 'ab') as f:
+        f.write(b'\xff\xfe not json\n{"fingerprint": 5, "text": "x"}\n[1, 2]\n\n')
+    write_recording(path, [(requests_[0], 'b')])
+    entries, skipped = read_recordings(path)
+    assert [e['text'] for e in entries] == ['a', 'b'] and skipped == 3
+
+
+def test_recording_forwards_cancel_and_health(tmp_path):
+    inner = FaultInjectingBackend(faults=['hang:30'])
+    recorder = RecordingBackend(inner, tmp_path / 'r.jsonl')
+    assert recorder.health()['recording'] == str(tmp_path / 'r.jsonl')
+    errors = []
+
+    def worker():
+        try:
+            recorder.generate(request_for(synthetic_clip()))
+        except GenerationCancelled as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert inner.waiting.wait(10)
+    recorder.cancel()
+    thread.join(10)
+    assert not thread.is_alive() and len(errors) == 1
+    recorder.close()
+
+
+# --- fault injection -----------------------------------------------------------------------
+
+def test_faults_follow_the_call_sequence(recorded, requests_):
+    faults = FaultInjectingBackend(
+        ReplayBackend(recorded, when_exhausted='repeat_last'),
+        faults=['error:retryable', 'unavailable', 'oom', 'garbage', 'truncate:0.5',
+                'delay:0.01', Fault('error', message='custom')], then='pass')
+    request = requests_[0]
+    with pytest.raises(BackendError) as info:
+        faults.generate(request)
+    assert info.value.retryable is True and type(info.value) is BackendError
+    with pytest.raises(BackendUnavailable) as info:
+        faults.generate(request)
+    assert info.value.retryable is True
+    with pytest.raises(BackendError, match='out of memory') as info:
+        faults.generate(request)
+    assert info.value.retryable is False
+    assert faults.generate(request).text == Fault().text
+    truncated = faults.generate(request)
+    assert truncated.text == PLAN_ANSWER[:len(PLAN_ANSWER) // 2]
+    assert truncated.finish_reason == 'length'
+    assert faults.generate(request).text == PLAN_ANSWER  # delayed, then passed through
+    with pytest.raises(BackendError, match='custom'):
+        faults.generate(request)
+    assert faults.generate(request).text == PLAN_ANSWER  # 'then' applies from here on
+    assert faults.applied == ['error', 'unavailable', 'oom', 'garbage', 'truncate', 'delay',
+                              'error', 'pass']
+    assert faults.health()['injected'] == 7
+
+
+def test_hang_until_cancelled(requests_):
+    faults = FaultInjectingBackend(faults=['hang'])
+    caught = []
+    thread = threading.Thread(
+        target=lambda: caught.append(_raises(faults.generate, requests_[0])))
+    thread.start()
+    assert faults.waiting.wait(10)
+    faults.cancel()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert isinstance(caught[0], GenerationCancelled)
+
+
+def test_hang_that_is_never_cancelled_fails(requests_):
+    with pytest.raises(BackendError, match='never cancelled'):
+        FaultInjectingBackend(faults=['hang:0.01']).generate(requests_[0])
+
+
+def _raises(func, *args):
+    try:
+        func(*args)
+    except Exception as exc:  # noqa: BLE001 - the test inspects whatever was raised
+        return exc
+    return None
+
+
+@pytest.mark.parametrize('spec', ['explode', 'delay:soon', 'truncate:2', 'error:maybe', 3])
+def test_bad_fault_specs(spec):
+    with pytest.raises(ConfigError):
+        Fault.parse(spec)
+
+
+def test_pass_through_needs_an_inner_backend(requests_):
+    with pytest.raises(ConfigError, match='inner'):
+        FaultInjectingBackend(faults=['pass']).generate(requests_[0])
+
+
+# --- factory -------------------------------------------------------------------------------
+
+def test_factory_registry_lists_valid_kinds_on_error():
+    assert set(backend_kinds()) >= {'local', 'replay', 'openai', 'expert'}
+    with pytest.raises(ConfigError, match='valid kinds: expert, local, openai, replay'):
+        make_backend('vllm-magic')
+
+
+def test_factory_builds_replay_and_wraps_recording(recorded, requests_, tmp_path):
+    backend = make_backend('replay', path=recorded, record_path=tmp_path / 'again.jsonl')
+    assert isinstance(backend, RecordingBackend)
+    assert isinstance(backend.inner, ReplayBackend)
+    backend.generate(requests_[0])
+    backend.close()
+    assert json.loads((tmp_path / 'again.jsonl').read_text())['text'] == PLAN_ANSWER
+    assert isinstance(make_backend('replay', path=recorded, device=None), ReplayBackend)
+
+
+def test_factory_names_accepted_options(recorded):
+    with pytest.raises(ConfigError, match='it accepts: path, when_exhausted'):
+        make_backend('replay', path=recorded, temprature=0.3)
+
+
+def test_factory_reports_missing_modules_with_the_extra():
+    register_backend('broken', 'cosmos_planner.backends.does_not_exist:Nope', extra='model')
+    try:
+        with pytest.raises(ConfigError, match=r"cosmos_planner\[model\]"):
+            backend_class('broken')
+        with pytest.raises(ConfigError, match="module:Class"):
+            register_backend('bad', 'no_colon_here')
+    finally:
+        BACKENDS.pop('broken', None)
+
+
+def test_factory_imports_only_the_backend_asked_for(recorded):
+    code = ('import sys; from cosmos_planner.backends.factory import make_backend; '
+            f'make_backend("replay", path={str(recorded)!r}); '
+            'print(sorted(m for m in ("torch", "transformers", "openai", "rclpy", "mujoco") '
+            'if m in sys.modules))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == '[]'
