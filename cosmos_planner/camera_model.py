@@ -59,8 +59,8 @@ class CameraModel:
     """Intrinsics and distortion of one camera at its native resolution.
 
     ``K`` is the 3x3 camera matrix (CameraInfo ``k``), ``D`` the distortion coefficients
-    (CameraInfo ``d``), ``distortion_model`` the CameraInfo string ('' is read as 'none' when
-    D is empty or all zeros). ``frame_id`` is the optical frame the rays are expressed in.
+    (CameraInfo ``d``), ``distortion_model`` the CameraInfo string; an empty D means no
+    distortion whatever the model string says, and '' is read as 'none' when D is all zeros. ``frame_id`` is the optical frame the rays are expressed in.
     """
 
     width: int
@@ -87,6 +87,8 @@ class CameraModel:
         if not np.all(np.isfinite(d)):
             raise ConfigError(f'camera D has non-finite values: {d.tolist()}')
         model = (distortion_model or '').strip().lower()
+        if d.size == 0:
+            model = 'none'  # drivers of rectified or simulated cameras publish an empty D
         if not model:
             if d.size and np.any(d != 0):
                 raise ConfigError('camera D is non-zero but distortion_model is empty')

@@ -101,6 +101,11 @@ def test_empty_model_with_zero_d_means_no_distortion() -> None:
     np.testing.assert_allclose(ray, [0.1, -0.2, 1.0], atol=1e-12)
 
 
+def test_empty_d_means_no_distortion_whatever_the_model() -> None:
+    for model in ('plumb_bob', 'equidistant', 'rational_polynomial'):
+        assert CameraModel(W, H, K.reshape(-1), [], model).distortion_model == 'none'
+
+
 def test_plumb_bob_with_four_coefficients_is_padded() -> None:
     cam = CameraModel(W, H, K.reshape(-1), PLUMB_BOB[:4], 'plumb_bob')
     assert cam.D == tuple(PLUMB_BOB[:4]) + (0.0,)

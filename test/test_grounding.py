@@ -118,8 +118,11 @@ def test_pixel_outside_image_fails() -> None:
 
 def _depth_scene(pts: np.ndarray, shape: tuple = (H, W), missing: Optional[int] = None,
                  stamp_ns: int = STAMP, frame_id: str = 'cam_optical') -> DepthFrame:
-    """Depth image: NaN except a 9x9 blob of true z-depth at each point, riddled with holes
-    (0, NaN) and a few far outliers; point ``missing`` gets only holes."""
+    """Build a depth image with holes around known points.
+
+    NaN except a 9x9 blob of true z-depth at each point, riddled with holes (0, NaN) and a
+    few far outliers; point ``missing`` gets only holes.
+    """
     depth = np.full(shape, np.nan, dtype=np.float32)
     z = T_WORLD_CAM.inverse().apply(pts)[:, 2]
     px = _plan_pixels(pts) - 0.5  # OpenCV convention for indexing
