@@ -108,22 +108,29 @@ class PlanPipeline:
         self._cancelled = threading.Event()
 
     def cancel(self) -> None:
-        """Cancel the request in flight (from another thread): it ends CANCELLED."""
+        """Cancel the request in flight (from another thread): it ends CANCELLED.
+
+        A cancel that arrives before ``run`` starts cancels that run (the node may cancel a
+        job between creating its pipeline and running it); the flag is cleared when a run
+        ends, so it never leaks into the next one.
+        """
         self._cancelled.set()
         self.planner.cancel()
 
     def run(self, inputs: PipelineInputs,
             now_fn: Optional[Callable[[], int]] = None) -> PipelineOutcome:
         """Plan one request; ``now_fn`` returns ROS time in ns (default: ``inputs.now_ns``)."""
-        self._cancelled.clear()
         start = time.perf_counter()
         timings: Dict[str, float] = {}
         out = PipelineOutcome(PlanStatus.NO_FRAMES, task_id=inputs.task_id,
                               timings_ms=timings)
         try:
+            if self._cancelled.is_set():
+                return _fail(out, PlanStatus.CANCELLED, 'cancelled before it started')
             return self._run(inputs, now_fn, out, timings, start)
         finally:
             timings['total'] = (time.perf_counter() - start) * 1000.0
+            self._cancelled.clear()
 
     def _run(self, inputs: PipelineInputs, now_fn: Optional[Callable[[], int]],
              out: PipelineOutcome, timings: Dict[str, float], start: float) -> PipelineOutcome:
@@ -149,7 +156,7 @@ class PlanPipeline:
         out.result = result
         for key, value in result.timings_ms.items():
             timings['plan' if key == 'total' else key] = value
-        if self._cancelled.is_set() and result.ok:
+        if self._cancelled.is_set() and result.status is not PlanStatus.CANCELLED:
             return _fail(out, PlanStatus.CANCELLED, 'cancelled')
         if not result.ok or result.answer is None:
             return _fail(out, result.status, result.error or result.status.value)

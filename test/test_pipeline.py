@@ -271,6 +271,16 @@ def test_cancel_from_another_thread() -> None:
     assert result['out'].status is PlanStatus.CANCELLED and result['out'].plan is None
 
 
+def test_cancel_before_run_cancels_that_run_only(tmp_path: Path) -> None:
+    clip = _clip()
+    backend = _replay(tmp_path, 'trajectory', [_bare_answer(SURFACE)], clip)
+    pipeline = PlanPipeline(Planner(backend, 'trajectory'), _config())
+    pipeline.cancel()
+    out = pipeline.run(_inputs(clip))
+    assert out.status is PlanStatus.CANCELLED and backend.replayed == 0
+    assert pipeline.run(_inputs(clip)).status is PlanStatus.OK
+
+
 def test_camera_info_at_another_resolution_is_scaled(tmp_path: Path) -> None:
     clip = _clip()
     backend = _replay(tmp_path, 'trajectory', [_bare_answer(SURFACE)], clip)
