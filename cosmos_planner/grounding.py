@@ -47,7 +47,7 @@ parallel to or pointing away from the plane) fails the whole plan with a
 ``PointGroundingError`` naming the point index and the cause.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import math
 from typing import List, Optional, Sequence, Tuple
 
@@ -194,7 +194,6 @@ class GroundedPlan:
     orientation_xyzw: Tuple[float, float, float, float]
     labeled: bool
     stamp_ns: int = 0
-    meta: dict = field(default_factory=dict)
 
     @property
     def positions(self) -> np.ndarray:
