@@ -60,7 +60,8 @@ class CameraModel:
 
     ``K`` is the 3x3 camera matrix (CameraInfo ``k``), ``D`` the distortion coefficients
     (CameraInfo ``d``), ``distortion_model`` the CameraInfo string; an empty D means no
-    distortion whatever the model string says, and '' is read as 'none' when D is all zeros. ``frame_id`` is the optical frame the rays are expressed in.
+    distortion whatever the model string says, and '' is read as 'none' when D is all
+    zeros. ``frame_id`` is the optical frame the rays are expressed in.
     """
 
     width: int

@@ -8,9 +8,10 @@ Rules, so that what the controller receives is executable and checkable:
 - The first point is reached at ``start_delay_s``, or later when the current end-effector
   position is known and the first segment needs more time at the capped speed.
 - A gripper command is issued on *arrival* at its waypoint. With ``gripper_dwell_s > 0`` the
-  waypoint is repeated ``gripper_dwell_s`` (at least ``min_segment_s``) later (a *dwell* point at the same position), and the
-  gripper schedule switches between the two: the gripper closes (or opens) while the arm holds
-  still, instead of during the approach segment as joint interpolation would otherwise do.
+  waypoint is repeated ``gripper_dwell_s`` (at least ``min_segment_s``) later (a *dwell*
+  point at the same position), and the gripper schedule switches between the two: the
+  gripper closes (or opens) while the arm holds still, instead of during the approach
+  segment as joint interpolation would otherwise do.
 - ``gripper_state`` is the gripper's commanded state at each time; the gripper is assumed open
   before the first command. ``gripper_positions`` turns it into joint positions for a
   ``trajectory_msgs/JointTrajectory`` with the same timing.

@@ -310,8 +310,8 @@ def test_flat_defaults_describe_every_parameter() -> None:
     assert set(BRIEF_NAMES) <= set(specs)
     assert list(specs) == [s.name for s in SPECS]
     for name, spec in specs.items():
-        assert spec.description and spec.type in ('bool', 'integer', 'double', 'string',
-                                                   'double_array'), name
+        assert spec.description, name
+        assert spec.type in ('bool', 'integer', 'double', 'string', 'double_array'), name
         if spec.type in ('integer', 'double'):
             assert spec.min is not None and spec.max is not None, name
             assert spec.min <= spec.default <= spec.max, name
