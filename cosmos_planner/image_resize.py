@@ -78,9 +78,11 @@ def resize_image(image: np.ndarray, size: Tuple[int, int], exact_area: bool = Fa
     whole-number factors and several times slower otherwise (7 ms against 0.3 ms for
     1280x720 RGB), so by default the shrink is split: an exact box filter by the largest
     whole factor that divides the image, then bilinear for the remaining factor below 2
-    (for 720p to 576x320 this differs from one-step INTER_AREA by at most 2 grey levels,
-    0.3 on average). ``exact_area=True`` always uses one INTER_AREA call. Enlarging (tiny
-    images rounded up to one unit) is bilinear. Always returns a new C-contiguous array.
+    (like a mip-map lookup). Against one-step INTER_AREA, 720p to 576x320 differs by at
+    most 2 grey levels (0.3 on average) on a camera-like image; on a detailed synthetic
+    texture by up to 12 at edges (1.3 on average), the bilinear step being the sharper.
+    ``exact_area=True`` always uses one INTER_AREA call. Enlarging (tiny images rounded up
+    to one unit) is bilinear. Always returns a new C-contiguous array.
     """
     height, width = image.shape[:2]
     target_w, target_h = size
