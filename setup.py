@@ -22,7 +22,7 @@ MODEL = ['torch>=2.6,<=2.14.1', 'torchvision>=0.21,<=0.29.1', 'transformers>=5.0
 REMOTE = ['openai>=1.60']
 BAG = ['rosbags>=0.11,<0.12']
 SIM = ['mujoco>=3.3']
-TEST = ['pytest>=8', 'hypothesis>=6.100', 'mcap>=1.2', 'mcap-ros2-support>=0.5',
+TEST = ['pytest>=8', 'hypothesis>=6.100', 'jsonschema>=4.20', 'mcap>=1.2', 'mcap-ros2-support>=0.5',
         'flake8>=7', 'pydocstyle>=6', 'ros-kilted-ament-flake8==0.19.2',
         'ros-kilted-ament-pep257==0.19.2', 'ros-kilted-ament-lint==0.19.2',
         'colcon-common-extensions>=0.3']
