@@ -341,10 +341,13 @@ def _decode_compressed_depth(fmt: str, buf: np.ndarray, unit_m: float, limit: in
         raise ImageDecodeError('32FC1 compressedDepth payload lacks valid quantisation '
                                'parameters', kind='corrupt_compressed')
     # image_transport's inverse-depth code: depth = A / (value - B), value 0 = no depth.
+    depth = values.astype(np.float32)
+    depth -= np.float32(quant_b)
     with np.errstate(divide='ignore', invalid='ignore'):
-        depth = np.float32(quant_a) / (values.astype(np.float32) - np.float32(quant_b))
-    depth[values == 0] = np.nan
-    depth[~((depth > 0) & (depth < np.inf))] = np.nan
+        np.divide(np.float32(quant_a), depth, out=depth)
+    unknown = values == 0
+    unknown |= ~((depth > 0) & (depth < np.inf))
+    depth[unknown] = np.nan
     return depth
 
 

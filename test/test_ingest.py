@@ -74,7 +74,7 @@ def image_msg(pixels: np.ndarray, encoding: str, pad: int = 0, big_endian: bool 
 
 
 def smooth_rgb(height: int, width: int) -> np.ndarray:
-    """A smooth colour image: resampling and JPEG behave as on camera images."""
+    """Make a smooth colour image, on which resampling and JPEG behave as on camera images."""
     noise = (RNG.random((height // 8 + 2, width // 8 + 2, 3)) * 255).astype(np.uint8)
     return cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
 
