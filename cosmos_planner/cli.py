@@ -32,6 +32,13 @@ SUBCOMMANDS: Dict[str, Tuple[str, str]] = {
                        'write the plan and model-answer JSON Schemas to config/'),
     'make-tiny-checkpoint': ('cosmos_planner.tiny_checkpoint:run',
                              'build the tiny random Qwen3-VL test checkpoint'),
+    'replay': ('cosmos_planner.bag.replay:run',
+               'replay a rosbag2 bag through the planner offline (bag time): output bag, '
+               'MP4, plans'),
+    'play': ('cosmos_planner.bag.play:run',
+             'publish a bag live with /clock (pure-Python stand-in for ros2 bag play)'),
+    'diff': ('cosmos_planner.bag.diff:run',
+             "compare two runs' plans frame by frame"),
 }
 
 
