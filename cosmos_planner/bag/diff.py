@@ -101,7 +101,7 @@ def _summary(rec: Optional[RunRecord]) -> Optional[Dict[str, Any]]:
 
 
 def plan_content(plan: Dict[str, Any]) -> Dict[str, Any]:
-    """A plan (PlanV1 JSON dict) without ids, timings and model name: what must match."""
+    """Strip ids, timings and model name from a plan (PlanV1 JSON dict): what must match."""
     return {k: v for k, v in plan.items() if k not in IGNORED_FIELDS}
 
 
@@ -112,7 +112,7 @@ def stamp_ns_of(plan: Dict[str, Any]) -> int:
 
 # -- loading runs ----------------------------------------------------------------------------
 def load_run(path: Path, plan_topic: str = DEFAULT_PLAN_TOPIC) -> List[RunRecord]:
-    """Records of a run directory (``plans.jsonl``) or of a bag's plan topic."""
+    """Load the records of a run directory (``plans.jsonl``) or of a bag's plan topic."""
     path = Path(path)
     if (path / PLANS_FILE).is_file():
         return _load_jsonl(path / PLANS_FILE)
@@ -277,7 +277,7 @@ def format_report(report: DiffReport, limit: int = 50) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``cosmos-planner diff``."""
+    """Add the flags of ``cosmos-planner diff``."""
     parser.add_argument('run_a', help='replay output directory, plans.jsonl or bag')
     parser.add_argument('run_b', help='replay output directory, plans.jsonl or bag')
     parser.add_argument('--px-tol', type=float, default=0.5,

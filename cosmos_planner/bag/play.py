@@ -94,7 +94,7 @@ def message_class(msgtype: str) -> Any:
 
 
 def qos_profile(name: str, depth: int) -> Any:
-    """rclpy QoS for ``--qos``."""
+    """Build the rclpy QoS profile of ``--qos``."""
     from rclpy.qos import (DurabilityPolicy, HistoryPolicy, qos_profile_sensor_data,
                            QoSProfile, ReliabilityPolicy)
 
@@ -210,7 +210,7 @@ class Player:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``cosmos-planner play``."""
+    """Add the flags of ``cosmos-planner play``."""
     parser.add_argument('bag', help='rosbag2 directory, .mcap or .db3 file')
     parser.add_argument('--clock', nargs='?', type=float, const=DEFAULT_CLOCK_HZ, default=None,
                         metavar='HZ', help='publish /clock at HZ (wall time; 40 if no value), '
@@ -235,7 +235,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> PlayOptions:
-    """PlayOptions from parsed flags (BagError on a malformed ``--remap``)."""
+    """Build PlayOptions from parsed flags (BagError on a malformed ``--remap``)."""
     remap: Dict[str, str] = {}
     for item in args.remap:
         src, sep, dst = item.partition(':=')

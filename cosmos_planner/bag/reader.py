@@ -229,7 +229,7 @@ class BagReader:
         return info.msgtype
 
     def connections(self, topics: Optional[Iterable[str]] = None) -> List[Any]:
-        """rosbags connections of ``topics`` (all when None)."""
+        """Return the rosbags connections of ``topics`` (all when None)."""
         wanted = None if topics is None else set(topics)
         return [c for c in self._r.connections if wanted is None or c.topic in wanted]
 

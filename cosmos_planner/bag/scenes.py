@@ -126,7 +126,7 @@ def _header(ts: object, stamp_ns: int, frame_id: str) -> object:
 
 def image_msg(ts: object, stamp_ns: int, frame_id: str, rgb: np.ndarray, encoding: str,
               row_padding: int = 0) -> object:
-    """A rosbags sensor_msgs/Image of ``rgb`` in ``encoding`` (rgb8, bgr8, mono8, rgba8)."""
+    """Build a rosbags sensor_msgs/Image of ``rgb`` in ``encoding`` (rgb8, bgr8, ...)."""
     import cv2
 
     if encoding == 'rgb8':
@@ -150,7 +150,7 @@ def image_msg(ts: object, stamp_ns: int, frame_id: str, rgb: np.ndarray, encodin
 
 def compressed_msg(ts: object, stamp_ns: int, frame_id: str, rgb: np.ndarray,
                    quality: int = 90) -> object:
-    """A rosbags sensor_msgs/CompressedImage (JPEG), format as image_transport writes it."""
+    """Build a rosbags CompressedImage (JPEG), format as image_transport writes it."""
     import cv2
 
     ok, buf = cv2.imencode('.jpg', rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -163,7 +163,7 @@ def compressed_msg(ts: object, stamp_ns: int, frame_id: str, rgb: np.ndarray,
 
 def depth_msg(ts: object, stamp_ns: int, frame_id: str, depth_m: np.ndarray,
               encoding: str) -> object:
-    """A rosbags depth Image: 32FC1 metres (NaN unknown) or 16UC1 millimetres (0 unknown)."""
+    """Build a depth Image: 32FC1 metres (NaN unknown) or 16UC1 millimetres (0 unknown)."""
     if encoding == '32FC1':
         pix = depth_m.astype('<f4')
     elif encoding == '16UC1':
@@ -178,7 +178,7 @@ def depth_msg(ts: object, stamp_ns: int, frame_id: str, depth_m: np.ndarray,
 
 
 def camera_info_msg(ts: object, stamp_ns: int, frame_id: str, spec: SceneSpec) -> object:
-    """A rosbags sensor_msgs/CameraInfo of the scene camera (no distortion)."""
+    """Build the rosbags CameraInfo of the scene camera (no distortion)."""
     k = intrinsics(spec)
     p = np.zeros((3, 4))
     p[:, :3] = k

@@ -21,7 +21,7 @@ _BAG_FILES = ('.mcap', '.db3', '.yaml', '.zstd', '.db3-shm', '.db3-wal', '.db3-j
 
 
 def looks_like_bag(path: Path) -> bool:
-    """True for a rosbag2 directory (metadata.yaml, or only storage files), or empty dir."""
+    """Tell whether ``path`` is a rosbag2 directory (metadata.yaml or only storage files)."""
     if not path.is_dir():
         return False
     entries = list(path.iterdir())

@@ -1,0 +1,143 @@
+"""Decode only the camera frames the planner can ever see: what makes replay fast.
+
+The node decodes every frame in its callback and the frame buffer then keeps only those
+sampled at the model fps (2-4 of a 30 fps camera). Offline, decoding 720p frames that are
+thrown away right after would bound the replay at a few times real time. The buffer's
+decisions depend on stamps only, so a *shadow* ``CameraBuffers`` with the same settings,
+fed a 1x1 stand-in of every frame, tells in advance whether the real buffer will take a
+frame: taken frames are decoded exactly as the node decodes them (same ``FrameIngest``,
+same pixels, same request fingerprints); the others reach the real buffer as a stand-in
+with the same stamp, camera and frame id, so its bookkeeping (sampling phase, duplicates,
+time jumps) stays identical, and the stand-in is dropped there. A guard checks that no
+stand-in was ever stored. When a frame the buffer would take cannot be decoded (the node
+drops it before buffering), the shadow is out of step, so from then on every frame is
+decoded, as the node does. A corrupt frame the buffer would have skipped anyway is not
+noticed (the node would count it as bad input).
+
+Depth images are never sampled by the buffer, but only the one nearest to a plan's newest
+frame is used: they are buffered as stand-ins and decoded on first use
+(:meth:`LazyIngest.real_depth`). A depth image that turns out undecodable at that point
+counts as bad input, and the plan proceeds as without depth, where the node would have
+picked the next nearest; ``--decode-all`` restores the node's eager behaviour exactly.
+"""
+
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from cosmos_planner.errors import ImageDecodeError, PlannerError
+from cosmos_planner.frames import DepthFrame, Frame
+
+_STAND_IN = np.zeros((1, 1, 3), np.uint8)
+_STAND_IN.setflags(write=False)
+_DEPTH_STAND_IN = np.full((1, 1), np.nan, np.float32)
+_DEPTH_STAND_IN.setflags(write=False)
+
+
+def _stamp_ns(msg: Any) -> int:
+    stamp = msg.header.stamp
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def is_stand_in(frame: Any) -> bool:
+    """Tell whether ``frame`` is one of this module's placeholder frames or depth images."""
+    image = getattr(frame, 'image', None)
+    if image is None:
+        image = getattr(frame, 'depth_m', None)
+    return image is _STAND_IN or image is _DEPTH_STAND_IN
+
+
+class LazyIngest:
+    """A ``FrameIngest`` look-alike that decodes only frames the buffer will take.
+
+    Pass it to ``SensorInputs`` instead of the real ingest; ``shadow`` is a second
+    ``CameraBuffers`` built with the same options as the real one (``make_buffers``).
+    """
+
+    def __init__(self, ingest: Any, shadow: Any, real_buffers: Any) -> None:
+        self.ingest = ingest
+        self.shadow = shadow
+        self.real = real_buffers
+        self.decoded = 0
+        self.skipped = 0
+        self._depth_raw: Dict[Tuple[str, int], Any] = {}
+        self._depth_real: Dict[Tuple[str, int], Optional[DepthFrame]] = {}
+        self.bad_depth = 0
+        #: Decode every frame (``--decode-all``, or after an undecodable frame was taken).
+        self.eager = False
+
+    # -- colour -------------------------------------------------------------------------------
+    def _take(self, msg: Any, camera: str, stamp_ns: Optional[int],
+              frame_id: Optional[str]) -> Tuple[bool, int, str]:
+        stamp = _stamp_ns(msg) if stamp_ns is None else stamp_ns
+        fid = msg.header.frame_id if frame_id is None else frame_id
+        outcome = self.shadow.push(Frame(camera, stamp, _STAND_IN, (1, 1), fid))
+        return outcome.result.added, stamp, fid
+
+    def image(self, msg: Any, camera: str, stamp_ns: Optional[int] = None,
+              frame_id: Optional[str] = None) -> Frame:
+        """Decode a raw image the buffer will take; otherwise return a stand-in."""
+        return self._frame(self.ingest.image, msg, camera, stamp_ns, frame_id)
+
+    def compressed(self, msg: Any, camera: str, stamp_ns: Optional[int] = None,
+                   frame_id: Optional[str] = None) -> Frame:
+        """Decode a compressed image the buffer will take; otherwise return a stand-in."""
+        return self._frame(self.ingest.compressed, msg, camera, stamp_ns, frame_id)
+
+    def _frame(self, decode: Any, msg: Any, camera: str, stamp_ns: Optional[int],
+               frame_id: Optional[str]) -> Frame:
+        if self.eager:
+            self.decoded += 1
+            return decode(msg, camera, stamp_ns, frame_id)
+        take, stamp, fid = self._take(msg, camera, stamp_ns, frame_id)
+        if not take:
+            self.skipped += 1
+            return Frame(camera, stamp, _STAND_IN, (1, 1), fid)
+        self.decoded += 1
+        try:
+            return decode(msg, camera, stamp, fid)
+        except Exception:
+            # The node never buffers an undecodable frame but the shadow already took it:
+            # from here on decode everything, as the node does (the real buffer is right).
+            self.eager = True
+            raise
+
+    # -- depth --------------------------------------------------------------------------------
+    def depth(self, msg: Any, camera: str, stamp_ns: Optional[int] = None,
+              frame_id: Optional[str] = None) -> DepthFrame:
+        """Keep the message; buffer a stand-in (decoded when a plan needs it)."""
+        stamp = _stamp_ns(msg) if stamp_ns is None else stamp_ns
+        fid = msg.header.frame_id if frame_id is None else frame_id
+        stand_in = DepthFrame(camera, stamp, _DEPTH_STAND_IN, fid)
+        self.shadow.push_depth(stand_in)
+        self._depth_raw[(camera, stamp)] = msg
+        return stand_in
+
+    def real_depth(self, depth: Optional[DepthFrame]) -> Optional[DepthFrame]:
+        """Decode a buffered depth stand-in (cached); None when it cannot be decoded."""
+        if depth is None or not is_stand_in(depth):
+            return depth
+        key = (depth.camera, depth.stamp_ns)
+        if key not in self._depth_real:
+            msg = self._depth_raw.get(key)
+            try:
+                self._depth_real[key] = (None if msg is None else self.ingest.depth(
+                    msg, depth.camera, depth.stamp_ns, depth.frame_id))
+            except (ImageDecodeError, PlannerError):
+                self.bad_depth += 1
+                self._depth_real[key] = None
+        return self._depth_real[key]
+
+    def prune(self, camera: str, older_than_ns: int) -> None:
+        """Forget raw depth messages the buffer can no longer hold (bounded memory)."""
+        for key in [k for k in self._depth_raw if k[0] == camera and k[1] < older_than_ns]:
+            del self._depth_raw[key]
+            self._depth_real.pop(key, None)
+
+    def check(self, camera: str) -> None:
+        """Raise if the real buffer ever kept a stand-in (its rules changed under us)."""
+        clip = self.real.snapshot(camera)
+        if clip is not None and any(is_stand_in(f) for f in clip.frames):
+            raise RuntimeError(
+                'the frame buffer kept a frame the replay predicted it would skip; '
+                're-run with --decode-all and report this')

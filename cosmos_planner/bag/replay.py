@@ -1,0 +1,787 @@
+"""``cosmos-planner replay BAG``: run a recorded bag through the planner offline, in bag time.
+
+The replay is the planner node without ROS transport: it builds the node's configuration
+from the same parameters (``node_config_from_values``: ``--params-file`` plus ``-p``
+overrides plus the bag's camera topics), the same buffers, backend, planner and pipeline
+(``planner_node.make_buffers`` / ``make_node_backend``), feeds the same ``SensorInputs``
+callbacks with the recorded messages, and publishes the messages the node would publish
+(``ros.messages.build_output_messages``), into an MCAP bag instead of onto topics.
+
+Time: bag time is the recorded log time, which is what ``/clock`` carries when a bag is
+played with ``--clock``; buffers and staleness use header stamps exactly as the node does.
+The planning schedule is the node's (see :mod:`cosmos_planner.bag.schedule`): a request
+when a task arrives (from ``--task`` at the bag start and/or from the bag's task topic),
+then on every ``replan_period_s`` tick of bag time (multiples of the period, as the node's
+ROS-clock timer created at start-up under sim time) when nothing is in flight. Model time
+(``--model-time``) decides when a result is published: ``recorded`` (default: the backend's
+generation time, as recorded for replayed answers), ``zero`` or ``measured``.
+
+Outputs, ids and stamps: see :mod:`cosmos_planner.bag.outputs`. Ids are deterministic
+(``task-N``, ``plan-N``) so two replays of one bag differ only where decisions differ.
+Regression runs: ``--record FILE`` records raw answers of any backend; ``--responses FILE``
+replays them (backend ``replay``) and re-runs parse, grounding and the gate without a model.
+``OUT/params.yaml`` holds the node parameters used, so the live node can be started with
+the same configuration (``planner_node --ros-args --params-file OUT/params.yaml -p
+use_sim_time:=true``) and fed by ``cosmos-planner play BAG --clock``.
+"""
+
+import argparse
+from collections import Counter, defaultdict, deque
+from dataclasses import asdict, dataclass, field
+import itertools
+from pathlib import Path
+import sys
+import time
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from cosmos_planner.bag.errors import BagError
+from cosmos_planner.bag.outputs import RunWriter
+from cosmos_planner.bag.reader import BagMessage, BagReader
+from cosmos_planner.bag.scenes import TASK_TOPIC
+from cosmos_planner.bag.schedule import PlanSchedule
+from cosmos_planner.bag.topics import CameraTopics, resolve_cameras, task_topic_of
+from cosmos_planner.errors import ConfigError, PlannerError
+
+NAMESPACE = '/cosmos_planner'
+MODEL_TIMES = ('recorded', 'zero', 'measured')
+COPY_INPUTS = ('used', 'all', 'none')
+PUBLISH_ORDER = ('trajectory', 'gripper', 'path', 'markers', 'debug_image', 'plan')
+
+
+@dataclass
+class ReplayOptions:
+    """Everything ``replay`` needs; mirrors the command-line flags."""
+
+    bag: Path
+    out: Path
+    task: Optional[str] = None
+    #: When ``task`` arrives, seconds after the bag start (None: with the first primary frame).
+    task_at_s: Optional[float] = None
+    cameras: Sequence[str] = ()
+    depth: Sequence[str] = ()
+    camera_info: Sequence[str] = ()
+    task_topic: str = TASK_TOPIC
+    force: bool = False
+    backend: Optional[str] = None
+    model: Optional[str] = None
+    responses: Optional[Path] = None
+    record: Optional[Path] = None
+    params_file: Optional[Path] = None
+    params: Dict[str, Any] = field(default_factory=dict)
+    replan_period_s: Optional[float] = None
+    model_time: str = 'recorded'
+    video: bool = True
+    video_fps: float = 10.0
+    video_max_width: int = 960
+    copy_inputs: str = 'used'
+    debug_image: bool = False
+    decode_all: bool = False
+    typestore: Optional[str] = None
+    progress: Optional[bool] = None
+
+    def __post_init__(self) -> None:
+        if self.model_time not in MODEL_TIMES:
+            raise ConfigError(f'--model-time must be one of {", ".join(MODEL_TIMES)}')
+        if self.copy_inputs not in COPY_INPUTS:
+            raise ConfigError(f'--copy-inputs must be one of {", ".join(COPY_INPUTS)}')
+        if self.replan_period_s is not None and self.replan_period_s < 0:
+            raise ConfigError('--replan-period must be >= 0')
+        if self.video_fps <= 0:
+            raise ConfigError('--video-fps must be positive')
+
+
+# -- parameters ------------------------------------------------------------------------------
+def flatten_params(tree: Any, prefix: str = '') -> Dict[str, Any]:
+    """Nested YAML mappings to dotted ROS parameter names."""
+    out: Dict[str, Any] = {}
+    for key, value in (tree or {}).items():
+        name = f'{prefix}{key}'
+        if isinstance(value, dict):
+            out.update(flatten_params(value, name + '.'))
+        else:
+            out[name] = value
+    return out
+
+
+def load_params_file(path: Path, node: str = 'cosmos_planner') -> Dict[str, Any]:
+    """Flat parameters of ``node`` (and of ``/**``) from a ROS 2 ``--params-file`` YAML."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f'cannot read parameters file {path}: {exc}') from None
+    out: Dict[str, Any] = {}
+    for key in ('/**', '**', node, '/' + node):
+        section = data.get(key) if isinstance(data, dict) else None
+        if isinstance(section, dict) and isinstance(section.get('ros__parameters'), dict):
+            out.update(flatten_params(section['ros__parameters']))
+    if not out and isinstance(data, dict) and data:
+        raise ConfigError(f'{path} has no ros__parameters for {node} or /**')
+    return out
+
+
+def parse_param(item: str) -> Tuple[str, Any]:
+    """``name:=value`` (YAML value, like ``--ros-args -p``) to a pair."""
+    import yaml
+
+    name, sep, raw = item.partition(':=')
+    if not sep:
+        name, sep, raw = item.partition('=')
+    if not sep or not name:
+        raise ConfigError(f'-p takes NAME:=VALUE, not {item!r}')
+    try:
+        return name.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f'-p {item}: bad value: {exc}') from None
+
+
+def params_yaml(values: Dict[str, Any], node: str = 'cosmos_planner') -> str:
+    """Write a ``--params-file`` for the live node with exactly these flat values."""
+    import yaml
+
+    return yaml.safe_dump({node: {'ros__parameters': dict(sorted(values.items()))}},
+                          sort_keys=False)
+
+
+def node_values(options: ReplayOptions, cameras: List[CameraTopics]) -> Dict[str, Any]:
+    """Flat node parameters of this replay: file, then -p, then topics and CLI flags."""
+    values: Dict[str, Any] = {}
+    if options.params_file:
+        values.update(load_params_file(options.params_file))
+    values.update(options.params)
+    for key in [k for k in values if k.startswith('cameras.')]:
+        del values[key]  # cameras come from the bag's topics
+    values['cameras.names'] = [c.name for c in cameras]
+    values['cameras.primary'] = cameras[0].name
+    for cam in cameras:
+        p = f'cameras.{cam.name}.'
+        values[p + 'image_topic'] = cam.image_topic
+        values[p + 'compressed'] = cam.compressed
+        if cam.info_topic:
+            values[p + 'info_topic'] = cam.info_topic
+        values[p + 'depth_topic'] = cam.depth_topic or ''
+        values[p + 'depth_compressed'] = cam.depth_compressed
+    if options.responses:
+        values['backend.kind'] = 'replay'
+        values['backend.replay_path'] = str(options.responses)
+    if options.backend:
+        values['backend.kind'] = options.backend
+    if options.model:
+        values['backend.model'] = options.model
+    if options.record:
+        values['backend.record_path'] = str(options.record)
+    if options.replan_period_s is not None:
+        values['replan_period_s'] = float(options.replan_period_s)
+    return values
+
+
+# -- model time ------------------------------------------------------------------------------
+class GenerationClock:
+    """Backend wrapper summing each request's generation time (as recorded or measured)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.ms = 0.0
+
+    def generate(self, request: Any) -> Any:
+        tick = time.perf_counter()
+        try:
+            completion = self.inner.generate(request)
+        except Exception:
+            self.ms += (time.perf_counter() - tick) * 1e3
+            raise
+        recorded = (completion.meta or {}).get('recorded_generate_ms')
+        if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+            self.ms += float(recorded)
+        elif completion.generate_ms:
+            self.ms += float(completion.generate_ms)
+        else:
+            self.ms += (time.perf_counter() - tick) * 1e3
+        return completion
+
+    def cancel(self) -> None:
+        self.inner.cancel()
+
+    def health(self) -> Dict[str, Any]:
+        return self.inner.health()
+
+    def close(self) -> None:
+        closer = getattr(self.inner, 'close', None)
+        if callable(closer):
+            closer()
+
+
+# -- the session -----------------------------------------------------------------------------
+@dataclass
+class Pending:
+    """A request that ran and waits for its publication time."""
+
+    seq: int
+    trigger: str
+    task_id: str
+    task: str
+    request_ns: int
+    publish_ns: int
+    outcome: Any
+    clip: Any
+    model_ms: float
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay did; also written as ``summary.json``."""
+
+    bag: str
+    out: str
+    frames: int = 0
+    messages: int = 0
+    requests: int = 0
+    plans: int = 0
+    statuses: Dict[str, int] = field(default_factory=dict)
+    failures: Dict[str, int] = field(default_factory=dict)
+    stage_ms: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    skipped_ticks: int = 0
+    bag_duration_s: float = 0.0
+    wall_s: float = 0.0
+    frames_per_s: float = 0.0
+    realtime_factor: float = 0.0
+    decoded_frames: int = 0
+    video_frames: int = 0
+    published: Dict[str, int] = field(default_factory=dict)
+    bad_inputs: Dict[str, int] = field(default_factory=dict)
+    error: str = ''
+    interrupted: bool = False
+
+    def text(self) -> str:
+        """Human summary printed at the end of a run."""
+        lines = [f'replayed {self.frames} frames ({self.messages} messages, '
+                 f'{self.bag_duration_s:.1f} s of bag) in {self.wall_s:.1f} s: '
+                 f'{self.frames_per_s:.1f} frames/s, {self.realtime_factor:.1f}x real time',
+                 f'requests {self.requests}, plans {self.plans}, skipped ticks '
+                 f'{self.skipped_ticks}, statuses {dict(sorted(self.statuses.items()))}']
+        if self.failures:
+            lines.append('failures by reason: ' + ', '.join(
+                f'{k}: {v}' for k, v in sorted(self.failures.items())))
+        if self.bad_inputs:
+            lines.append('bad inputs: ' + ', '.join(
+                f'{k}: {v}' for k, v in sorted(self.bad_inputs.items())))
+        if self.stage_ms:
+            lines.append('stage latencies ms (p50 / p95 / max): ' + ', '.join(
+                f'{k} {v["p50"]:.1f}/{v["p95"]:.1f}/{v["max"]:.1f}'
+                for k, v in sorted(self.stage_ms.items())))
+        lines.append(f'output: {self.out}')
+        if self.error:
+            lines.append(f'stopped by error: {self.error}')
+        if self.interrupted:
+            lines.append('interrupted: outputs hold what was replayed so far')
+        return '\n'.join(lines)
+
+
+class Replay:
+    """One offline replay run; ``run()`` returns its summary (outputs are always closed)."""
+
+    def __init__(self, options: ReplayOptions) -> None:
+        self.options = options
+        self.now_ns = 0
+        self._seq = itertools.count(1)
+        self._task_ids = itertools.count(1)
+        self._plan_ids = itertools.count(1)
+        self._stage: Dict[str, List[float]] = defaultdict(list)
+        self._statuses: Counter = Counter()
+        self._failures: Counter = Counter()
+        self._pending: Optional[Pending] = None
+        self._plan_in_force: Any = None
+        self._plan_publish_ns = 0
+        self._raw_frames: Dict[str, Deque[Tuple[int, BagMessage]]] = defaultdict(deque)
+        self._raw_depth: Dict[str, Deque[Tuple[int, BagMessage]]] = defaultdict(deque)
+        self._raw_info: Dict[str, BagMessage] = {}
+        self.summary = ReplaySummary(bag=str(options.bag), out=str(options.out))
+        self._cli_task_ns: Optional[int] = None
+        self._cli_task_done = False
+        self._t0 = time.perf_counter()
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _build(self, reader: BagReader) -> None:
+        from cosmos_planner.ingest import FrameIngest
+        from cosmos_planner.planner import Planner
+        from cosmos_planner.ros.diagnostics import NodeStats
+        from cosmos_planner.ros.inputs import SensorInputs
+        from cosmos_planner.ros.params import node_config_from_values
+        from cosmos_planner.ros.planner_node import make_buffers, make_node_backend
+
+        opts = self.options
+        self.cameras = resolve_cameras(reader, opts.cameras, opts.depth, opts.camera_info)
+        self.task_topic = task_topic_of(reader, opts.task_topic)
+        if not opts.task and self.task_topic is None:
+            raise BagError(f'no task: pass --task, or record tasks on {opts.task_topic} '
+                           '(std_msgs/String) in the bag', kind='missing_topic')
+        self.values = node_values(opts, self.cameras)
+        self.cfg = node_config_from_values(self.values)
+        self.stats = NodeStats([c.name for c in self.cfg.cameras], 'cosmos_planner')
+        self.buffers = make_buffers(self.cfg)
+        ingest = FrameIngest(max_pixels=self.cfg.max_pixels)
+        self.ingest = ingest
+        from cosmos_planner.bag.lazy_ingest import LazyIngest
+
+        self.lazy = LazyIngest(ingest, make_buffers(self.cfg), self.buffers)
+        self.lazy.eager = opts.decode_all
+        self.inputs = SensorInputs(self.lazy, self.buffers, self.stats, self.cfg.primary,
+                                   on_time_reset=self._on_time_reset,
+                                   measure_delay=lambda: False, ros_now_ns=lambda: self.now_ns)
+        self.clock = GenerationClock(make_node_backend(self.cfg))
+        self.planner = Planner(self.clock, self.cfg.preset, reasoning=self.cfg.reasoning,
+                               max_attempts=self.cfg.max_attempts)
+        self.by_topic: Dict[str, Tuple[str, CameraTopics]] = {}
+        for cam in self.cameras:
+            self.by_topic[cam.image_topic] = ('image', cam)
+            if cam.info_topic:
+                self.by_topic[cam.info_topic] = ('info', cam)
+            if cam.depth_topic:
+                self.by_topic[cam.depth_topic] = ('depth', cam)
+        if self.task_topic:
+            self.by_topic[self.task_topic] = ('task', self.cameras[0])
+
+    # -- time events ---------------------------------------------------------------------------
+    def _advance(self, until_ns: Optional[int], inclusive: bool = False) -> None:
+        """Run every publication and request due before ``until_ns`` (bag time)."""
+        while True:
+            event = self.schedule.pop(until_ns, inclusive)
+            if event is None:
+                return
+            self.now_ns = max(self.now_ns, event.time_ns)
+            if event.kind == 'publish':
+                pending, self._pending = self._pending, None
+                if pending is not None:
+                    self._publish(pending)
+            else:
+                self._request(event.time_ns, event.trigger)
+
+    # -- message delivery ----------------------------------------------------------------------
+    def _deliver(self, reader: BagReader, msg: BagMessage) -> None:
+        kind, cam = self.by_topic[msg.topic]
+        decoded = reader.decode(msg)
+        if kind == 'task':
+            self._on_task(decoded.data, msg.log_time_ns)
+        elif kind == 'info':
+            self.inputs.camera_info(cam.name, decoded)
+            self._raw_info[cam.name] = msg
+        elif kind == 'depth':
+            depth = self.inputs.depth(cam.name, decoded)
+            if depth is not None:
+                self._keep(self._raw_depth[cam.name], depth.stamp_ns, msg)
+                self.lazy.prune(cam.name, depth.stamp_ns - int(self._window_ns()))
+        else:
+            self.summary.frames += 1
+            if cam.compressed:
+                frame = self.inputs.compressed(cam.name, decoded)
+            else:
+                frame = self.inputs.image(cam.name, decoded)
+            if frame is None:
+                return
+            self._keep(self._raw_frames[cam.name], frame.stamp_ns, msg)
+            if cam.name == self.cfg.primary:
+                self._video(decoded, frame, msg.log_time_ns)
+        if self.options.copy_inputs == 'all':
+            self._copy(reader, msg)
+
+    def _window_ns(self) -> float:
+        return max(self.cfg.buffer_window_s, 2.0) * 1e9 + 1e9
+
+    def _keep(self, store: Deque[Tuple[int, BagMessage]], stamp_ns: int,
+              msg: BagMessage) -> None:
+        """Remember raw inputs of the buffer's time window, to copy the ones a plan used."""
+        if self.options.copy_inputs != 'used':
+            return
+        store.append((stamp_ns, msg))
+        while store and store[0][0] < stamp_ns - self._window_ns():
+            store.popleft()
+
+    def _on_task(self, data: str, time_ns: int) -> None:
+        from cosmos_planner.ros.planner_node import parse_task
+
+        text, task_id = parse_task(data, lambda: f'task-{next(self._task_ids)}')
+        if not text:
+            self._status(time_ns, 'bad_task',
+                         reason='empty task; publish an instruction on ~/task')
+            return
+        self.schedule.set_task(time_ns, text, task_id)
+        if self._pending is not None:
+            dropped, self._pending = self._pending, None
+            self._finish_record(dropped, 'superseded', 'a newer request replaced this one',
+                                published=False, at_ns=time_ns)
+        self._status(time_ns, 'accepted', task_id=task_id, task=text, trigger='task')
+
+    def _on_time_reset(self, reason: str) -> None:
+        self.schedule.drop_in_flight()
+        if self._pending is not None:
+            dropped, self._pending = self._pending, None
+            self._finish_record(dropped, 'cancelled', reason, published=False,
+                                at_ns=self.now_ns)
+        self._status(self.now_ns, 'clock_reset', reason=reason)
+
+    # -- requests ------------------------------------------------------------------------------
+    def _request(self, at_ns: int, trigger: str) -> None:
+        from cosmos_planner.pipeline import PipelineInputs, PlanPipeline
+
+        cfg = self.cfg
+        self.now_ns = max(self.now_ns, at_ns)
+        self.lazy.check(cfg.primary)
+        clip = self.buffers.snapshot(cfg.primary, context=list(cfg.context_cameras))
+        camera = self.inputs.camera_model(cfg.primary)
+        depth = None
+        if clip is not None:
+            depth = self.lazy.real_depth(self.buffers.nearest_depth(
+                cfg.primary, clip.newest.stamp_ns, int(cfg.depth_tolerance_s * 1e9)))
+        pipeline = PlanPipeline(self.planner, cfg.pipeline,
+                                id_fn=lambda: f'plan-{next(self._plan_ids)}')
+        self.clock.ms = 0.0
+        tick = time.perf_counter()
+        mode = self.options.model_time
+
+        def now_fn() -> int:
+            if mode == 'zero':
+                return at_ns
+            if mode == 'recorded':
+                return at_ns + int(self.clock.ms * 1e6)
+            return at_ns + int((time.perf_counter() - tick) * 1e9)
+
+        outcome = pipeline.run(PipelineInputs(
+            clip=clip, task=self.schedule.task, task_id=self.schedule.task_id, camera=camera,
+            depth=depth, now_ns=at_ns, ee_position=None), now_fn=now_fn)
+        model_ms = {'zero': 0.0, 'recorded': self.clock.ms,
+                    'measured': (time.perf_counter() - tick) * 1e3}[mode]
+        publish_ns = at_ns + int(round(model_ms * 1e6))
+        self.summary.requests += 1
+        self._pending = Pending(next(self._seq), trigger, self.schedule.task_id,
+                                self.schedule.task or '', at_ns, publish_ns, outcome, clip,
+                                model_ms)
+        self.schedule.started(publish_ns)
+        if self.options.copy_inputs == 'used' and clip is not None:
+            self._copy_used(clip, depth)
+
+    def _copy_used(self, clip: Any, depth: Any) -> None:
+        wanted = {(c.camera, f.stamp_ns) for c in (clip, *clip.context) for f in c.frames}
+        for camera, store in self._raw_frames.items():
+            for stamp, msg in store:
+                if (camera, stamp) in wanted:
+                    self._copy(self._reader, msg)
+        if depth is not None:
+            for stamp, msg in self._raw_depth.get(depth.camera, ()):
+                if stamp == depth.stamp_ns:
+                    self._copy(self._reader, msg)
+        for c in (clip, *clip.context):
+            info = self._raw_info.get(c.camera)
+            if info is not None:
+                self._copy(self._reader, info)
+
+    def _copy(self, reader: BagReader, msg: BagMessage) -> None:
+        self.writer.copy_input(msg.topic, msg.msgtype, msg.log_time_ns, msg.raw,
+                               reader.definition(msg.connection))
+
+    # -- publication ---------------------------------------------------------------------------
+    def _publish(self, p: Pending) -> None:
+        from cosmos_planner.errors import SafetyRejection
+        from cosmos_planner.ros import messages as m
+        from cosmos_planner.safety import check_staleness
+
+        outcome = p.outcome
+        timings = dict(outcome.timings_ms)
+        status = outcome.status.value
+        extra: Dict[str, Any] = {}
+        if outcome.ok:
+            plan = outcome.plan
+            try:
+                check_staleness(m.plan_stamp_ns(plan), p.publish_ns,
+                                self.cfg.pipeline.safety.max_plan_age_s)
+            except SafetyRejection as exc:
+                self._finish_record(p, 'stale', f'at publish time: {exc}', published=False,
+                                    check=exc.check, plan_id=plan.plan_id)
+                return
+            debug_frame = None
+            if self.options.debug_image and p.clip is not None:
+                debug_frame = p.clip.newest
+            msgs = m.build_output_messages(plan, outcome.trajectory, debug_frame=debug_frame,
+                                           gripper=self.cfg.gripper, ee_joint=self.cfg.ee_joint)
+            for name in PUBLISH_ORDER:
+                if name in msgs:
+                    self.writer.publish(f'{NAMESPACE}/{name}', p.publish_ns, msgs[name])
+            self._plan_in_force, self._plan_publish_ns = plan, p.publish_ns
+            extra = dict(plan_id=plan.plan_id, valid_until=plan.valid_until,
+                         frame_id=plan.frame_id, points=len(plan.trajectory),
+                         transform='static')
+            self._finish_record(p, 'ok', 'planned', published=True, **extra)
+            return
+        self._finish_record(p, status, outcome.reason, published=False, check=outcome.check,
+                            detail=outcome.detail, timings=timings)
+
+    def _finish_record(self, p: Pending, status: str, reason: str, published: bool,
+                       at_ns: Optional[int] = None, timings: Optional[Dict] = None,
+                       **extra: Any) -> None:
+        outcome = p.outcome
+        timings = dict(timings if timings is not None else outcome.timings_ms)
+        when = p.publish_ns if at_ns is None else at_ns
+        self._statuses[status] += 1
+        if status != 'ok':
+            self._failures[f'{status}:{extra.get("check") or outcome.check or "-"}'] += 1
+        for stage, ms in timings.items():
+            self._stage[stage].append(float(ms))
+        if published:
+            self.summary.plans += 1
+        stamp = outcome.stamp_ns or None
+        self._status(when, status, reason=reason, task_id=p.task_id, task=p.task,
+                     trigger=p.trigger, stamp=stamp * 1e-9 if stamp else None,
+                     timings_ms=timings, **{k: v for k, v in extra.items() if k != 'detail'},
+                     detail=extra.get('detail') or None)
+        plan = outcome.plan if published else None
+        self.writer.record({
+            'seq': p.seq, 'trigger': p.trigger, 'task_id': p.task_id, 'task': p.task,
+            'request_ns': p.request_ns, 'publish_ns': when, 'model_ms': p.model_ms,
+            'source_stamp_ns': stamp, 'status': status, 'reason': reason,
+            'check': extra.get('check') or outcome.check or '',
+            'published': published,
+            'clip_stamps_ns': list(p.clip.stamps_ns) if p.clip is not None else [],
+            'plan': plan.model_dump(by_alias=True, mode='json') if plan is not None else None,
+            'raw_answers': list(outcome.result.raw_answers) if outcome.result else [],
+            'timings_ms': timings})
+
+    def _status(self, when_ns: int, status: str, **fields: Any) -> None:
+        from cosmos_planner.ros import messages as m
+
+        fields = {k: v for k, v in fields.items() if v is not None and v != ''}
+        fields.update(status=status, node=NAMESPACE, time=when_ns * 1e-9)
+        self.writer.publish(f'{NAMESPACE}/status', when_ns, m.status_message(fields))
+
+    # -- video ---------------------------------------------------------------------------------
+    def _video(self, decoded: Any, frame: Any, log_ns: int) -> None:
+        video = self.writer.video
+        if video is None or not video.wants(frame.stamp_ns):
+            return
+        from cosmos_planner.bag.lazy_ingest import is_stand_in
+
+        image = frame.image
+        if is_stand_in(frame):
+            try:
+                cam = self.by_topic[self.cameras[0].image_topic][1]
+                real = (self.ingest.compressed if cam.compressed else self.ingest.image)(
+                    decoded, frame.camera, frame.stamp_ns, frame.frame_id)
+                image = real.image
+            except PlannerError:
+                return
+        plan = self._plan_in_force
+        note = ''
+        if plan is not None and plan.valid_until * 1e9 < frame.stamp_ns:
+            plan, note = None, 'plan expired'
+        elif plan is None:
+            note = 'no plan yet'
+        video.add(np.asarray(image), frame.stamp_ns, plan, note)
+
+    # -- main loop -----------------------------------------------------------------------------
+    def run(self) -> ReplaySummary:
+        """Replay the bag; outputs are closed whatever happens (errors are re-raised)."""
+        opts = self.options
+        wall0 = time.perf_counter()
+        with BagReader(opts.bag, opts.typestore) as reader:
+            self._reader = reader
+            self._build(reader)
+            options = {k: (str(v) if isinstance(v, Path) else v)
+                       for k, v in asdict(opts).items()}
+            self.writer = RunWriter(opts.out, {'options': options, 'params': self.values},
+                                    force=opts.force, video_fps=opts.video_fps,
+                                    video_max_width=opts.video_max_width, video=opts.video)
+            (opts.out / 'params.yaml').write_text(params_yaml(self.values))
+            topics = list(self.by_topic)
+            total = sum(reader.topics[t].count for t in topics)
+            start_ns, end_ns = reader.start_ns, reader.end_ns
+            self.summary.bag_duration_s = max(0.0, (end_ns - start_ns) * 1e-9)
+            self.schedule = PlanSchedule(self.cfg.replan_period_s, start_ns)
+            self._cli_task_ns = (None if opts.task_at_s is None
+                                 else start_ns + int(round(opts.task_at_s * 1e9)))
+            bar = _progress(total, opts.progress)
+            try:
+                with self.writer:
+                    try:
+                        self._loop(reader, topics, bar)
+                        self._cli_task(None)
+                        self._advance(end_ns, inclusive=True)
+                        if self._pending is not None:  # the node publishes after the bag ends
+                            self._advance(self._pending.publish_ns, inclusive=True)
+                    except KeyboardInterrupt:
+                        self.summary.interrupted = True
+                        raise
+                    except BagError as exc:
+                        self.summary.error = str(exc)
+                        raise
+                    finally:
+                        self._summarise(wall0)
+                        self.writer.write_summary(asdict(self.summary))
+            finally:
+                bar.close()
+                closer = getattr(self.clock, 'close', None)
+                if callable(closer):
+                    closer()
+        return self.summary
+
+    def _cli_task(self, before_ns: Optional[int]) -> None:
+        """Deliver ``--task`` when its time has come (``--task-at``; else first frame)."""
+        if not self.options.task or self._cli_task_done:
+            return
+        when = self._cli_task_ns
+        if when is None or (before_ns is not None and when >= before_ns):
+            return
+        self._cli_task_done = True
+        self._advance(when, inclusive=True)
+        self.now_ns = max(self.now_ns, when)
+        self._on_task(self.options.task, when)
+
+    def _loop(self, reader: BagReader, topics: List[str], bar: Any) -> None:
+        last_update, pending_updates = time.perf_counter(), 0
+        self._t0 = last_update
+        for msg in reader.messages(topics):
+            self._cli_task(msg.log_time_ns)
+            self._advance(msg.log_time_ns)
+            self.now_ns = msg.log_time_ns
+            self._deliver(reader, msg)
+            if (self._cli_task_ns is None and self.options.task
+                    and self.by_topic[msg.topic] == ('image', self.cameras[0])):
+                self._cli_task_ns = msg.log_time_ns  # default: the first primary frame
+                self._cli_task(None)
+            self.summary.messages += 1
+            pending_updates += 1
+            now = time.perf_counter()
+            if now - last_update > 0.25:
+                bar.update(pending_updates)
+                pending_updates, last_update = 0, now
+                bar.set_postfix(plans=self.summary.plans,
+                                fps=f'{self.summary.frames / max(1e-9, now - self._t0):.0f}',
+                                refresh=False)
+        bar.update(pending_updates)
+
+    def _summarise(self, wall0: float) -> None:
+        s = self.summary
+        s.wall_s = time.perf_counter() - wall0
+        s.statuses = dict(self._statuses)
+        s.failures = dict(self._failures)
+        s.skipped_ticks += self.schedule.skipped_ticks
+        s.frames_per_s = s.frames / s.wall_s if s.wall_s > 0 else 0.0
+        s.realtime_factor = s.bag_duration_s / s.wall_s if s.wall_s > 0 else 0.0
+        s.decoded_frames = self.lazy.decoded
+        s.video_frames = self.writer.video.frames if self.writer.video else 0
+        s.published = dict(self.writer.published)
+        bad: Counter = Counter()
+        for cam, stats in self.stats.cameras.items():
+            for kind, count in stats.bad.items():
+                bad[f'{cam}:{kind}'] += count
+        if self.lazy.bad_depth:
+            bad['depth_undecodable'] += self.lazy.bad_depth
+        s.bad_inputs = dict(bad)
+        s.stage_ms = {stage: {'mean': float(np.mean(v)), 'p50': float(np.percentile(v, 50)),
+                              'p95': float(np.percentile(v, 95)), 'max': float(np.max(v)),
+                              'n': len(v)}
+                      for stage, v in self._stage.items() if v}
+
+
+def _progress(total: int, enabled: Optional[bool]) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit='msg', desc='replay', disable=None if enabled is None
+                else not enabled, dynamic_ncols=True, leave=False)
+
+
+# -- command line ----------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the flags of ``cosmos-planner replay``."""
+    parser.add_argument('bag', help='rosbag2 directory, .mcap or .db3 file (any ROS 2 distro)')
+    parser.add_argument('--task', help='instruction planned from the bag start (tasks recorded '
+                        'on --task-topic take over when they arrive)')
+    parser.add_argument('--task-at', type=float, default=None, metavar='S',
+                        help='--task arrives S seconds after the bag start (default: with '
+                        'the first primary frame)')
+    parser.add_argument('--camera', nargs='+', default=(), metavar='TOPIC',
+                        help='image topics (Image or CompressedImage), primary first '
+                        '(default: the only colour image topic of the bag)')
+    parser.add_argument('--depth', nargs='+', default=(), metavar='TOPIC',
+                        help="registered depth topic per camera ('' for none; default: the "
+                        "camera's only depth topic)")
+    parser.add_argument('--camera-info', nargs='+', default=(), metavar='TOPIC',
+                        help='CameraInfo topic per camera (default: beside the image topic)')
+    parser.add_argument('--task-topic', default=TASK_TOPIC,
+                        help='std_msgs/String topic of tasks recorded in the bag')
+    parser.add_argument('--out', type=Path, default=None,
+                        help='run directory (default: runs/replay-<bag name>)')
+    parser.add_argument('--force', action='store_true', help='replace an existing run dir')
+    parser.add_argument('--backend', default=None,
+                        help='backend kind (local, openai, replay, expert; default: params '
+                        'file or local)')
+    parser.add_argument('--model', default=None, help='model path or served model name')
+    parser.add_argument('--responses', type=Path, default=None, metavar='JSONL',
+                        help='replay recorded answers (no model): regression runs')
+    parser.add_argument('--record', type=Path, default=None, metavar='JSONL',
+                        help='record every raw model answer to this file')
+    parser.add_argument('--params-file', type=Path, default=None,
+                        help="the node's ROS parameters YAML (e.g. config/planner.yaml)")
+    parser.add_argument('-p', '--param', action='append', default=[], metavar='NAME:=VALUE',
+                        help='node parameter override, as with --ros-args -p')
+    parser.add_argument('--replan-period', type=float, default=None, metavar='S',
+                        help='replan every S seconds of bag time (node: replan_period_s)')
+    parser.add_argument('--model-time', choices=MODEL_TIMES, default='recorded',
+                        help='bag time a request takes before its result is published')
+    parser.add_argument('--no-video', action='store_true', help='skip the annotated MP4')
+    parser.add_argument('--video-fps', type=float, default=10.0)
+    parser.add_argument('--video-max-width', type=int, default=960)
+    parser.add_argument('--copy-inputs', choices=COPY_INPUTS, default='used',
+                        help='inputs copied to the output bag: those a plan used, all, none')
+    parser.add_argument('--debug-image', action='store_true',
+                        help='also write ~/debug_image (the annotated source frame)')
+    parser.add_argument('--decode-all', action='store_true',
+                        help='decode every frame like the node (slower; see lazy_ingest)')
+    parser.add_argument('--typestore', default=None,
+                        help='distro of types the bag does not define (humble, jazzy, ...)')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+
+
+def options_from_args(args: argparse.Namespace) -> ReplayOptions:
+    """Build ReplayOptions from parsed flags."""
+    out = args.out or Path('runs') / f'replay-{Path(args.bag).resolve().name}'
+    params = dict(parse_param(p) for p in args.param)
+    return ReplayOptions(
+        bag=Path(args.bag), out=Path(out), task=args.task, task_at_s=args.task_at,
+        cameras=tuple(args.camera),
+        depth=tuple(args.depth), camera_info=tuple(args.camera_info),
+        task_topic=args.task_topic, force=args.force, backend=args.backend, model=args.model,
+        responses=args.responses, record=args.record, params_file=args.params_file,
+        params=params, replan_period_s=args.replan_period, model_time=args.model_time,
+        video=not args.no_video, video_fps=args.video_fps,
+        video_max_width=args.video_max_width, copy_inputs=args.copy_inputs,
+        debug_image=args.debug_image, decode_all=args.decode_all, typestore=args.typestore,
+        progress=False if args.no_progress else None)
+
+
+def replay_bag(options: ReplayOptions) -> ReplaySummary:
+    """Run one replay (the API behind the command)."""
+    return Replay(options).run()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``cosmos-planner replay``: 0 done, 1 error, 130 interrupted."""
+    try:
+        options = options_from_args(args)
+    except ConfigError as exc:
+        print(f'cosmos-planner replay: {exc}', file=sys.stderr)
+        return 2
+    replay = Replay(options)
+    try:
+        summary = replay.run()
+    except KeyboardInterrupt:
+        print(replay.summary.text(), file=sys.stderr)
+        return 130
+    except PlannerError as exc:
+        if replay.summary.wall_s:
+            print(replay.summary.text(), file=sys.stderr)
+        print(f'cosmos-planner replay: {exc}', file=sys.stderr)
+        return 1
+    print(summary.text())
+    return 0
