@@ -42,6 +42,14 @@ def draw_plan(image_rgb: np.ndarray, points_px: Sequence[Tuple[float, float]],
     height, width = canvas.shape[:2]
     scale = max(0.5, min(width, height) / 480.0)
     thick = max(1, int(round(2 * scale)))
+    # Text first, so that waypoints under the boxes stay visible.
+    if next_action:
+        _text_box(canvas, _wrap(f'Next: {next_action}', width, scale), top=True, scale=scale)
+    if notes:
+        lines: List[str] = []
+        for note in notes:
+            lines.extend(_wrap(note, width, scale))
+        _text_box(canvas, lines, top=False, scale=scale)
     pts = _fixed_points(points_px, width, height)
     if len(pts) >= 2:
         cv2.polylines(canvas, [np.array(pts, np.int32)], False, PATH_RGB, thick,
@@ -53,13 +61,6 @@ def draw_plan(image_rgb: np.ndarray, points_px: Sequence[Tuple[float, float]],
     for index, point in enumerate(pts):
         command = commands[index] if index < len(commands) else None
         _draw_point(canvas, point, index + 1, command, radius, scale)
-    if next_action:
-        _text_box(canvas, _wrap(f'Next: {next_action}', width, scale), top=True, scale=scale)
-    if notes:
-        lines: List[str] = []
-        for note in notes:
-            lines.extend(_wrap(note, width, scale))
-        _text_box(canvas, lines, top=False, scale=scale)
     return canvas
 
 
@@ -120,17 +121,27 @@ def _ascii(text: str) -> str:
 
 
 def _wrap(text: str, width: int, scale: float, max_lines: int = 3) -> List[str]:
-    words = _ascii(text).split(' ')
+    """Break ``text`` into lines that fit ``width`` (words first, then characters)."""
+    limit = width - 24 * scale
+
+    def fits(candidate: str) -> bool:
+        return cv2.getTextSize(candidate, _FONT, 0.6 * scale, _weight(scale))[0][0] <= limit
+
     lines: List[str] = []
     current = ''
-    for word in words:
+    for word in _ascii(text).split(' '):
         trial = f'{current} {word}'.strip()
-        if cv2.getTextSize(trial, _FONT, 0.6 * scale, 1)[0][0] <= width - 24 * scale:
+        if fits(trial):
             current = trial
             continue
         if current:
             lines.append(current)
-        current = word
+        current = ''
+        for char in word:  # a word wider than the image: break it anywhere
+            if current and not fits(current + char):
+                lines.append(current)
+                current = ''
+            current += char
     if current:
         lines.append(current)
     if len(lines) > max_lines:
@@ -152,5 +163,9 @@ def _text_box(canvas: np.ndarray, lines: List[str], top: bool, scale: float) -> 
     region[:] = (region.astype(np.float32) * 0.35).astype(np.uint8)
     for i, line in enumerate(lines):
         baseline = y0 + pad // 2 + line_h * (i + 1) - int(round(7 * scale))
-        cv2.putText(canvas, line, (pad, baseline), _FONT, font_scale, TEXT_RGB,
-                    max(1, int(round(scale))), cv2.LINE_AA)
+        cv2.putText(canvas, line, (pad, baseline), _FONT, font_scale, TEXT_RGB, _weight(scale),
+                    cv2.LINE_AA)
+
+
+def _weight(scale: float) -> int:
+    return max(1, int(round(scale)))

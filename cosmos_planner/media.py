@@ -103,7 +103,11 @@ def write_image(path: PathLike, image_rgb: np.ndarray) -> Path:
     """Write an RGB image (format from the suffix); ConfigError when it cannot be written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok, data = cv2.imencode(path.suffix or '.png', cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    try:
+        ok, data = cv2.imencode(path.suffix or '.png',
+                                cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    except cv2.error:
+        ok = False
     if not ok:
         raise ConfigError(f'cannot encode an image as {path.suffix!r} for {path}')
     try:

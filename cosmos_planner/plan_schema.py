@@ -17,6 +17,7 @@ from typing import Annotated, Dict, List, Literal, Optional, Sequence, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
+from cosmos_planner.errors import ConfigError
 from cosmos_planner.results import ParsedAnswer
 
 PLAN_SCHEMA_ID = 'cosmos_planner/plan/v1'
@@ -109,7 +110,7 @@ def plan_from_answer(
     """
     n = len(answer.points_model)
     if positions is not None and len(positions) != n:
-        raise ValueError(f'{len(positions)} positions for {n} trajectory points')
+        raise ConfigError(f'{len(positions)} positions for {n} trajectory points')
     points = [
         PlannedPoint(
             point_2d=answer.points_model[i], pixel=answer.points_px[i],

@@ -59,9 +59,8 @@ def test_replay_miss_names_the_fingerprint(recorded):
 
 
 def test_identical_requests_replay_in_recorded_order(tmp_path, requests_):
-    path = write_recording(tmp_path / 'r.jsonl', [(requests_[0], 'first'),
-                                                 (requests_[1], 'other'),
-                                                 (requests_[0], 'second')])
+    answers = [(requests_[0], 'first'), (requests_[1], 'other'), (requests_[0], 'second')]
+    path = write_recording(tmp_path / 'r.jsonl', answers)
     replay = ReplayBackend(path)
     assert [replay.generate(requests_[0]).text for _ in range(2)] == ['first', 'second']
     with pytest.raises(ReplayMissError, match='already replayed'):

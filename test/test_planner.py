@@ -1,0 +1,215 @@
+"""Planner: statuses, retries, cancellation and timings around real recorded answers.
+
+Backends are ReplayBackend (real recorded answers through the full parse path) wrapped in
+FaultInjectingBackend for the failures; one test runs the real tiny checkpoint end to end.
+Runtime: about 1 s plus the tiny-checkpoint run (a few seconds, most of it loading torch).
+"""
+
+import dataclasses
+import threading
+
+import pytest
+
+from cosmos_planner.backends.faults import FaultInjectingBackend
+from cosmos_planner.backends.recording import RecordingBackend, ReplayBackend
+from cosmos_planner.backends.base import GenerationRequest
+from cosmos_planner.errors import ConfigError
+from cosmos_planner.planner import Planner
+from cosmos_planner.prompts import build_request, load_preset
+from cosmos_planner.results import PlanStatus
+from planner_helpers import (NVIDIA_STYLE_ANSWER, NVIDIA_STYLE_POINTS, PLAN_ANSWER, TASK,
+                             request_for, synthetic_clip, write_recording)
+
+GARBAGE = 'The gripper should move towards the cube, then the basket.'
+
+
+@pytest.fixture(scope='module')
+def clip():
+    return synthetic_clip(width=640, height=480)
+
+
+def _replay(tmp_path, clip, answers, preset='plan', reasoning=False):
+    request = request_for(clip, preset=preset, reasoning=reasoning)
+    return ReplayBackend(write_recording(tmp_path / 'r.jsonl', [(request, a) for a in answers]))
+
+
+def _stages_timed(result):
+    assert set(result.timings_ms) == {'prepare', 'generate', 'parse', 'total'}
+    assert all(v >= 0 for v in result.timings_ms.values())
+
+
+def test_ok_plan_in_native_pixels(tmp_path, clip):
+    result = Planner(_replay(tmp_path, clip, [PLAN_ANSWER]), 'plan').plan(clip, TASK)
+    assert result.status is PlanStatus.OK and result.ok
+    assert result.attempts == 1 and result.error == ''
+    assert result.answer.next_action == 'Move the gripper above the red cube'
+    assert result.answer.points_px[0] == (320.0, 96.0)  # [500, 200] of 640x480
+    assert result.raw_answers == [PLAN_ANSWER]
+    assert result.completion.text == PLAN_ANSWER
+    _stages_timed(result)
+
+
+def test_trajectory_preset_bare_list(tmp_path, clip):
+    backend = _replay(tmp_path, clip, [NVIDIA_STYLE_ANSWER], preset='trajectory')
+    result = Planner(backend, load_preset('trajectory')).plan(clip, TASK)
+    assert result.ok and result.answer.points_model == NVIDIA_STYLE_POINTS
+    assert result.answer.next_action is None
+
+
+def test_reasoning_answer(tmp_path, clip):
+    answer = '<think>\nThe cube is at [300, 600].\n</think>\n\n' + PLAN_ANSWER
+    backend = _replay(tmp_path, clip, [answer], reasoning=True)
+    result = Planner(backend, 'plan', reasoning=True).plan(clip, TASK)
+    assert result.ok and result.answer.reasoning == 'The cube is at [300, 600].'
+
+
+def test_parse_failure_is_retried(tmp_path, clip):
+    # Two recorded answers for the same request: replayed in order, the second is good.
+    backend = _replay(tmp_path, clip, [GARBAGE, PLAN_ANSWER])
+    result = Planner(backend, 'plan', max_attempts=2).plan(clip, TASK)
+    assert result.ok and result.attempts == 2
+    assert result.raw_answers == [GARBAGE, PLAN_ANSWER]
+
+
+def test_parse_failures_exhaust_attempts(tmp_path, clip):
+    backend = FaultInjectingBackend(_replay(tmp_path, clip, [PLAN_ANSWER]),
+                                    faults=['garbage', 'garbage', 'garbage'])
+    result = Planner(backend, 'plan', max_attempts=3).plan(clip, TASK)
+    assert result.status is PlanStatus.PARSE_FAILED and result.answer is None
+    assert result.attempts == 3 and len(result.raw_answers) == 3
+    assert result.error.startswith('attempt 3/3: answer is not valid JSON')
+    assert backend.calls == 3
+    _stages_timed(result)
+
+
+def test_single_attempt_is_not_retried(tmp_path, clip):
+    backend = FaultInjectingBackend(_replay(tmp_path, clip, [PLAN_ANSWER]),
+                                    faults=['garbage'])
+    result = Planner(backend, 'plan', max_attempts=1).plan(clip, TASK)
+    assert result.status is PlanStatus.PARSE_FAILED and backend.calls == 1
+
+
+def test_truncated_answer_says_max_tokens(tmp_path, clip):
+    backend = FaultInjectingBackend(_replay(tmp_path, clip, [PLAN_ANSWER]),
+                                    faults=['truncate:0.6'])
+    result = Planner(backend, 'plan', max_attempts=1).plan(clip, TASK)
+    assert result.status is PlanStatus.PARSE_FAILED
+    assert 'max_tokens' in result.error
+
+
+def test_fatal_backend_error_is_not_retried(tmp_path, clip):
+    backend = FaultInjectingBackend(_replay(tmp_path, clip, [PLAN_ANSWER]), faults=['oom'])
+    result = Planner(backend, 'plan', max_attempts=3).plan(clip, TASK)
+    assert result.status is PlanStatus.BACKEND_FAILED
+    assert result.attempts == 1 and 'out of memory' in result.error
+    assert result.raw_answers == [] and result.answer is None
+    _stages_timed(result)
+
+
+def test_retryable_backend_error_is_retried(tmp_path, clip):
+    backend = FaultInjectingBackend(_replay(tmp_path, clip, [PLAN_ANSWER]),
+                                    faults=['unavailable'])
+    result = Planner(backend, 'plan', max_attempts=2).plan(clip, TASK)
+    assert result.ok and result.attempts == 2 and backend.applied == ['unavailable', 'pass']
+
+
+def test_retryable_errors_are_bounded(tmp_path, clip):
+    backend = FaultInjectingBackend(_replay(tmp_path, clip, [PLAN_ANSWER]),
+                                    faults=['unavailable'] * 5)
+    result = Planner(backend, 'plan', max_attempts=3).plan(clip, TASK)
+    assert result.status is PlanStatus.BACKEND_FAILED and backend.calls == 3
+    assert 'attempt 3/3' in result.error
+
+
+def test_replay_miss_is_a_backend_failure(tmp_path, clip):
+    backend = _replay(tmp_path, clip, [PLAN_ANSWER])
+    result = Planner(backend, 'plan').plan(synthetic_clip(width=100, height=80), TASK)
+    assert result.status is PlanStatus.BACKEND_FAILED and result.attempts == 1
+    assert 'no recorded answer' in result.error
+
+
+def test_cancel_a_hanging_generation(tmp_path, clip):
+    backend = FaultInjectingBackend(_replay(tmp_path, clip, [PLAN_ANSWER]),
+                                    faults=['hang:30'])
+    planner = Planner(backend, 'plan', max_attempts=3)
+    results = []
+    thread = threading.Thread(target=lambda: results.append(planner.plan(clip, TASK)))
+    thread.start()
+    assert backend.waiting.wait(10)
+    planner.cancel()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert results[0].status is PlanStatus.CANCELLED and results[0].attempts == 1
+    assert results[0].answer is None
+    # A cancel affects only the plan in flight: the next one runs.
+    assert planner.plan(clip, TASK).ok
+
+
+def test_cancel_during_retry_backoff(tmp_path, clip):
+    backend = FaultInjectingBackend(_replay(tmp_path, clip, [PLAN_ANSWER]),
+                                    faults=['error:retryable'])
+    planner = Planner(backend, 'plan', max_attempts=2, retry_backoff_s=30.0)
+    results = []
+    thread = threading.Thread(target=lambda: results.append(planner.plan(clip, TASK)))
+    thread.start()
+    while backend.calls == 0 and thread.is_alive():
+        thread.join(0.01)
+    planner.cancel()
+    thread.join(10)
+    assert not thread.is_alive() and results[0].status is PlanStatus.CANCELLED
+    assert backend.calls == 1
+
+
+def test_no_frames(tmp_path, clip):
+    result = Planner(_replay(tmp_path, clip, [PLAN_ANSWER]), 'plan').plan(None, TASK)
+    assert result.status is PlanStatus.NO_FRAMES and result.attempts == 0
+
+
+@pytest.mark.parametrize('kwargs', [{'max_attempts': 0}, {'max_attempts': 11},
+                                    {'max_attempts': 1.5}, {'retry_backoff_s': -1},
+                                    {'preset': 'no-such-preset'}])
+def test_bad_configuration_raises(tmp_path, clip, kwargs):
+    options = {'preset': 'plan', **kwargs}
+    with pytest.raises(ConfigError):
+        Planner(_replay(tmp_path, clip, []), **options)
+
+
+@pytest.mark.parametrize('task', ['', '   ', None])
+def test_empty_task_raises(tmp_path, clip, task):
+    with pytest.raises(ConfigError):
+        Planner(_replay(tmp_path, clip, []), 'plan').plan(clip, task)
+
+
+def test_seeded_retries_change_the_seed(tmp_path, clip):
+    preset = load_preset('plan')
+    seeded = dataclasses.replace(
+        preset, direct_sampling=dataclasses.replace(preset.direct_sampling, seed=7))
+    first: GenerationRequest = build_request(seeded, clip, TASK)
+    second = dataclasses.replace(
+        first, sampling=dataclasses.replace(first.sampling, seed=8))
+    assert first.fingerprint() != second.fingerprint()
+    path = write_recording(tmp_path / 'seeded.jsonl', [(first, GARBAGE), (second, PLAN_ANSWER)])
+    result = Planner(ReplayBackend(path), seeded, max_attempts=2).plan(clip, TASK)
+    assert result.ok and result.raw_answers == [GARBAGE, PLAN_ANSWER]
+
+
+def test_tiny_checkpoint_end_to_end_and_replay(tiny_checkpoint, tmp_path):
+    """The real local backend on the tiny checkpoint: constrained decoding gives a valid plan.
+
+    Recording that run and replaying it gives the identical parse.
+    """
+    from cosmos_planner.backends.local import LocalBackend
+    small = synthetic_clip(width=96, height=64)
+    local = LocalBackend(str(tiny_checkpoint), device='cpu')
+    try:
+        with RecordingBackend(local, tmp_path / 'tiny.jsonl') as recorder:
+            live = Planner(recorder, 'plan').plan(small, TASK)
+    finally:
+        local.close()
+    assert live.status is PlanStatus.OK, live.error
+    assert live.answer.points_px and all(0 <= u <= 96 and 0 <= v <= 64
+                                         for u, v in live.answer.points_px)
+    assert live.completion.meta.get('tiny_random') is True
+    replayed = Planner(ReplayBackend(tmp_path / 'tiny.jsonl'), 'plan').plan(small, TASK)
+    assert replayed.ok
+    assert replayed.answer == live.answer
