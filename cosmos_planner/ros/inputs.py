@@ -1,0 +1,152 @@
+"""What the camera, depth, camera_info and end-effector callbacks do: ingest and buffer only.
+
+Kept out of the node class so the hot path is small and measurable: a callback decodes
+(``FrameIngest``, which also resizes to the model's pixel budget), pushes into the
+``CameraBuffers`` and counts; it never plans, never waits on the worker. A refused input
+(wrong step, unknown encoding, corrupt JPEG, uncalibrated CameraInfo) is counted per cause
+in ``NodeStats`` and the node keeps running.
+
+Time going backwards in the frame stamps (a bag looped without ``/clock``, a simulator
+reset seen by the cameras first) is detected by ``CameraBuffers`` itself, which clears every
+buffer and reports a ``TimeJump``; this module passes that on through ``on_time_reset`` so
+the node cancels the plan in flight. Small reorderings are just dropped by the buffer.
+"""
+
+import threading
+import time
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from cosmos_planner.errors import ImageDecodeError, PlannerError
+from cosmos_planner.frames import DepthFrame, Frame
+from cosmos_planner.ros import messages as m
+from cosmos_planner.ros.diagnostics import NodeStats
+
+class SensorInputs:
+    """Decode and buffer sensor messages; hold the latest camera models and EE pose."""
+
+    def __init__(self, ingest: Any, buffers: Any, stats: NodeStats, primary: str,
+                 on_time_reset: Callable[[str], None],
+                 measure_delay: Callable[[], bool] = lambda: True,
+                 ros_now_ns: Callable[[], int] = time.time_ns) -> None:
+        """Wire the ingest and buffers; ``on_time_reset(reason)`` cancels work upstream.
+
+        ``measure_delay()`` says whether header stamps share the wall clock (not under sim
+        time), so the ingest delay statistic means something.
+        """
+        self.ingest = ingest
+        self.buffers = buffers
+        self.stats = stats
+        self.primary = primary
+        self.on_time_reset = on_time_reset
+        self.measure_delay = measure_delay
+        self.ros_now_ns = ros_now_ns
+        self._lock = threading.Lock()
+        self._camera_models: Dict[str, Any] = {}
+        self._info_keys: Dict[str, Tuple] = {}
+        self._ee: Optional[Tuple[int, str, np.ndarray, np.ndarray]] = None
+        self._frames: Dict[str, Frame] = {}
+
+    # -- callbacks --------------------------------------------------------------------------
+    def image(self, camera: str, msg: Any) -> Optional[Frame]:
+        """Raw ``sensor_msgs/Image`` callback body."""
+        return self._frame(camera, msg, m.frame_from_image_msg)
+
+    def compressed(self, camera: str, msg: Any) -> Optional[Frame]:
+        """``sensor_msgs/CompressedImage`` callback body."""
+        return self._frame(camera, msg, m.frame_from_compressed_msg)
+
+    def _frame(self, camera: str, msg: Any, decode: Callable[..., Frame]) -> Optional[Frame]:
+        try:
+            frame = decode(msg, self.ingest, camera)
+        except ImageDecodeError as exc:
+            self.stats.bad_input(camera, exc.kind, str(exc))
+            return None
+        except PlannerError as exc:
+            self.stats.bad_input(camera, exc.reason, str(exc))
+            return None
+        pushed = self.buffers.push(frame)
+        if pushed.jump is not None:
+            with self._lock:
+                self._frames.clear()
+            self.stats.clock_reset()
+            self.on_time_reset(f'camera {pushed.jump.camera} stamps went back '
+                               f'{pushed.jump.back_s:.3f} s; buffers cleared')
+        with self._lock:
+            self._frames[camera] = frame
+        delay_ms = None
+        if self.measure_delay():
+            delay_ms = (time.time_ns() - frame.stamp_ns) * 1e-6
+        self.stats.frame(camera, frame.stamp_ns, self.ros_now_ns(), delay_ms)
+        return frame
+
+    def depth(self, camera: str, msg: Any) -> Optional[DepthFrame]:
+        """Registered depth callback body (raw or compressedDepth)."""
+        try:
+            depth = m.depth_from_msg(msg, self.ingest, camera)
+        except ImageDecodeError as exc:
+            self.stats.bad_input(camera, 'depth_' + exc.kind, str(exc))
+            return None
+        except PlannerError as exc:
+            self.stats.bad_input(camera, 'depth_' + exc.reason, str(exc))
+            return None
+        pushed = self.buffers.push_depth(depth)
+        if pushed.jump is not None:
+            self.stats.clock_reset()
+            self.on_time_reset(f'depth of camera {camera} stamps went back '
+                               f'{pushed.jump.back_s:.3f} s; buffers cleared')
+        self.stats.depth(camera)
+        return depth
+
+    def camera_info(self, camera: str, msg: Any) -> None:
+        """CameraInfo callback body: rebuild the camera model only when it changes."""
+        key = (msg.width, msg.height, tuple(msg.k), tuple(msg.d), msg.distortion_model,
+               msg.header.frame_id, msg.binning_x, msg.binning_y, msg.roi.x_offset,
+               msg.roi.y_offset, msg.roi.width, msg.roi.height)
+        with self._lock:
+            if self._info_keys.get(camera) == key:
+                return
+        try:
+            model = m.camera_model_from_info(msg)
+        except (PlannerError, ValueError) as exc:
+            self.stats.bad_input(camera, 'bad_camera_info', str(exc))
+            return
+        with self._lock:
+            self._camera_models[camera] = model
+            self._info_keys[camera] = key
+        self.stats.info(camera)
+
+    def ee_pose(self, msg: Any) -> None:
+        """End-effector PoseStamped callback body."""
+        try:
+            pose = m.pose_from_msg(msg)
+        except ValueError as exc:
+            self.stats.bad_input(self.primary, 'bad_ee_pose', str(exc))
+            return
+        with self._lock:
+            self._ee = pose
+
+    # -- reads by the planning worker --------------------------------------------------------
+    def camera_model(self, camera: str) -> Optional[Any]:
+        """Latest camera model of ``camera`` (None before its first CameraInfo)."""
+        with self._lock:
+            return self._camera_models.get(camera)
+
+    def latest_frame(self, camera: str) -> Optional[Frame]:
+        """Newest frame of ``camera`` (for the debug image and the hold message)."""
+        with self._lock:
+            return self._frames.get(camera)
+
+    def ee_pose_latest(self) -> Optional[Tuple[int, str, np.ndarray, np.ndarray]]:
+        """``(stamp_ns, frame_id, xyz, xyzw)`` of the newest end-effector pose, if any."""
+        with self._lock:
+            return self._ee
+
+    def reset(self) -> None:
+        """Forget everything time-dependent (clock jumped back); camera models stay."""
+        with self._lock:
+            self._frames.clear()
+            self._ee = None
+        self.buffers.clear()
+        self.stats.clock_reset()

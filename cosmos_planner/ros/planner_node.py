@@ -1,0 +1,634 @@
+"""The planner node: cameras and a task in, validated plans and timed trajectories out.
+
+Run it as ``ros2 run cosmos_planner planner_node`` (ROS machine) or as the console script
+``planner_node --ros-args --params-file config/planner.yaml`` (pip-only machine). It is a
+lifecycle node: *configure* builds the backend (loads the model), the planner and the
+publishers; *activate* subscribes to the cameras and the task. With ``autostart`` (default)
+it does both at start, because pip-only machines have no ``ros2 lifecycle`` to do it.
+
+Threads: subscription callbacks (one executor thread) only decode and buffer
+(``SensorInputs``); one ``PlanningWorker`` thread owns the backend and runs the
+``PlanPipeline``; at most one request is in flight and a newer one supersedes it (the
+running generation is cancelled). ``~/cancel`` cancels and publishes a hold. Timers that
+pace the robot (periodic replanning, the camera watchdog) run on the ROS clock, so sim and
+bag time work; ``/diagnostics`` is paced by the steady clock so it keeps flowing when a
+simulation pauses. A ROS time jump backwards (sim reset, bag loop) clears the buffers and
+cancels the plan in flight.
+
+Only OK outcomes reach ``~/plan`` and the trajectory topics, after a last staleness check
+against the ROS clock at publish time; everything else goes to ``~/status`` (JSON, one object
+per event) and ``/diagnostics`` with its reason.
+"""
+
+import itertools
+import json
+import logging
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Sequence
+import uuid
+
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Path
+import rclpy
+from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from rcl_interfaces.msg import SetParametersResult
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
+from visualization_msgs.msg import MarkerArray
+
+from cosmos_planner.errors import ConfigError, PlannerError, SafetyRejection
+from cosmos_planner.ros import messages as m
+from cosmos_planner.ros.diagnostics import NodeStats
+from cosmos_planner.ros.inputs import SensorInputs
+from cosmos_planner.ros.params import current_values, declare_node_parameters
+from cosmos_planner.ros.params import node_config_from_values, NodeConfig, validate_changes
+from cosmos_planner.ros.tf_source import TransformSource
+from cosmos_planner.ros.worker import PlanJob, PlanningWorker
+
+NODE_NAME = 'cosmos_planner'
+#: Output topics (private) and their message types.
+OUTPUT_TYPES = {'plan': String, 'path': Path, 'trajectory': MultiDOFJointTrajectory,
+                'gripper': JointTrajectory, 'markers': MarkerArray, 'debug_image': Image}
+#: Published last, so a consumer reacting to ``~/plan`` has every other topic of that plan.
+PUBLISH_ORDER = ('trajectory', 'gripper', 'path', 'markers', 'debug_image', 'plan')
+
+
+class JobResult:
+    """What the worker hands back: the pipeline outcome plus the node's own timings."""
+
+    def __init__(self, outcome: Any, clip: Any, timings_ms: Dict[str, float],
+                 transform_source: str) -> None:
+        """Bundle the outcome with the clip it was planned from."""
+        self.outcome = outcome
+        self.clip = clip
+        self.timings_ms = timings_ms
+        self.transform_source = transform_source
+
+
+class PlannerNode(LifecycleNode):
+    """Lifecycle node wiring ROS topics to the planning core (see module docstring)."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+        """Declare and validate parameters, create status/diagnostics/services.
+
+        Raises ``ConfigError`` (or rclpy's InvalidParameterValueException) naming the bad
+        parameter; ``main`` turns that into an error message and exit code 2.
+        """
+        super().__init__(node_name, **kwargs)
+        self._specs: Dict[str, Any] = {}
+        self._values: Dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._publish_lock = threading.Lock()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._specs = declare_node_parameters(self)
+        self._values = current_values(self, self._specs)
+        self.config: NodeConfig = node_config_from_values(self._values)
+        self.stats = NodeStats([c.name for c in self.config.cameras], self.get_name())
+        self._task: Optional[PlanJob] = None
+        self._task_counter = itertools.count(1)
+        self._configured = False
+        self._active = False
+        self._subs: List[Any] = []
+        self._ros_timers: List[Any] = []
+        self._out: Dict[str, Any] = {}
+        self.worker: Optional[PlanningWorker] = None
+        self.inputs: Optional[SensorInputs] = None
+        self.backend: Any = None
+        self.planner: Any = None
+        self._pipeline: Any = None
+        self._pipeline_job: Optional[PlanJob] = None
+        self._pipeline_lock = threading.Lock()
+        self._tf: Optional[TransformSource] = None
+        self.status_pub = self.create_publisher(String, '~/status', QoSProfile(depth=50))
+        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_service(Trigger, '~/replan', self._on_replan)
+        self.create_service(Trigger, '~/cancel', self._on_cancel)
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._diag_timer = self.create_timer(self.config.diagnostics_period_s,
+                                             self._publish_diagnostics, clock=self._steady)
+        self._jump_handle = self.get_clock().create_jump_callback(
+            JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1),
+                          on_clock_change=False),
+            post_callback=self._on_time_jump)
+
+    # -- time ---------------------------------------------------------------------------------
+    def now_ns(self) -> int:
+        """ROS time now (sim or bag time under use_sim_time)."""
+        return self.get_clock().now().nanoseconds
+
+    def _sim_time(self) -> bool:
+        return bool(self.get_parameter('use_sim_time').value)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def autostart(self) -> bool:
+        """Configure and activate (``autostart`` parameter); True when active."""
+        self.trigger_configure()
+        if not self._configured:
+            return False
+        self.trigger_activate()
+        return self._active
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the backend and build the planning stack; failure leaves it unconfigured."""
+        try:
+            self._configure()
+        except Exception as exc:  # noqa: BLE001 - any failure here is reported, not raised
+            reason = getattr(exc, 'reason', 'configure_failed')
+            self.get_logger().error(f'configure failed: {exc}')
+            self.stats.backend_health = {'ok': False, 'detail': str(exc)[:200]}
+            self._status('configure_failed', reason=f'{reason}: {exc}')
+            self._teardown()
+            return TransitionCallbackReturn.FAILURE
+        self._configured = True
+        self.stats.state = 'inactive'
+        self._status('configured', reason=f'backend {self.backend.name}')
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure(self) -> None:
+        from cosmos_planner.ingest import FrameIngest
+        from cosmos_planner.planner import Planner
+
+        cfg = node_config_from_values(current_values(self, self._specs))
+        self.config = cfg
+        ingest = FrameIngest(max_pixels=cfg.max_pixels)
+        buffers = make_buffers(cfg)
+        self.inputs = SensorInputs(ingest, buffers, self.stats, cfg.primary,
+                                   on_time_reset=self._on_stamps_backwards,
+                                   measure_delay=lambda: not self._sim_time(),
+                                   ros_now_ns=self.now_ns)
+        self.backend = make_node_backend(cfg)
+        self.stats.backend_health = dict(self.backend.health())
+        self.planner = Planner(self.backend, cfg.preset, reasoning=cfg.reasoning,
+                               max_attempts=cfg.max_attempts)
+        self._tf = TransformSource(self, cfg.use_tf, cfg.tf_timeout_s)
+        reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self._out = {name: self.create_publisher(t, '~/' + name, reliable)
+                     for name, t in OUTPUT_TYPES.items()}
+        self.worker = PlanningWorker(self._run_job, self._on_job_done, self._cancel_running,
+                                     self._on_job_error)
+        self.worker.start()
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to cameras, depth, camera_info, end-effector pose and the task."""
+        cfg = self.config
+        cam_qos = (QoSProfile(depth=cfg.qos_depth, reliability=ReliabilityPolicy.RELIABLE)
+                   if cfg.qos_reliable else qos_profile_sensor_data)
+        info_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE) \
+            if cfg.qos_reliable else qos_profile_sensor_data
+        inputs = self.inputs
+        for cam in cfg.cameras:
+            name = cam.name
+            if cam.compressed:
+                self._subs.append(self.create_subscription(
+                    CompressedImage, cam.image_topic,
+                    lambda msg, n=name: inputs.compressed(n, msg), cam_qos))
+            else:
+                self._subs.append(self.create_subscription(
+                    Image, cam.image_topic, lambda msg, n=name: inputs.image(n, msg), cam_qos))
+            self._subs.append(self.create_subscription(
+                CameraInfo, cam.info_topic, lambda msg, n=name: inputs.camera_info(n, msg),
+                info_qos))
+            if cam.depth_topic:
+                self._subs.append(self.create_subscription(
+                    CompressedImage if cam.depth_compressed else Image, cam.depth_topic,
+                    lambda msg, n=name: inputs.depth(n, msg), cam_qos))
+        if cfg.ee_pose_enabled:
+            self._subs.append(self.create_subscription(
+                PoseStamped, cfg.ee_pose_topic, inputs.ee_pose, 10))
+        self._subs.append(self.create_subscription(String, '~/task', self._on_task,
+                                                   QoSProfile(depth=10)))
+        self._restart_ros_timers()
+        self._active = True
+        self.stats.state = 'active'
+        self._status('active', reason='subscribed to ' + ', '.join(
+            c.image_topic for c in cfg.cameras))
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe, cancel the plan in flight and publish a hold."""
+        self._active = False
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs.clear()
+        self._stop_ros_timers()
+        self._cancel_and_hold('deactivated')
+        self.stats.state = 'inactive'
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the backend and the publishers."""
+        self._teardown()
+        self.stats.state = 'unconfigured'
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop planning and release everything."""
+        self._active = False
+        self._teardown()
+        self.stats.state = 'finalized'
+        return TransitionCallbackReturn.SUCCESS
+
+    def stop_worker(self, timeout: float = 1.5) -> None:
+        """Cancel the generation in flight and join the worker (used on SIGINT)."""
+        if self.worker is not None:
+            self.worker.stop(timeout)
+
+    def _teardown(self) -> None:
+        self._configured = False
+        self.stop_worker()
+        self.worker = None
+        closer = getattr(self.backend, 'close', None)
+        if callable(closer):
+            try:
+                closer()
+            except Exception as exc:  # noqa: BLE001 - best effort at shutdown
+                self.get_logger().warning(f'closing the backend failed: {exc}')
+        self.backend = None
+        self.planner = None
+        for pub in self._out.values():
+            self.destroy_publisher(pub)
+        self._out = {}
+
+    # -- timers ------------------------------------------------------------------------------
+    def _restart_ros_timers(self) -> None:
+        self._stop_ros_timers()
+        cfg = self.config
+        if cfg.replan_period_s > 0:
+            self._ros_timers.append(self.create_timer(cfg.replan_period_s, self._on_periodic))
+        self._ros_timers.append(self.create_timer(
+            max(0.05, cfg.watchdog_timeout_s / 2.0), self._on_watchdog))
+
+    def _stop_ros_timers(self) -> None:
+        for timer in self._ros_timers:
+            self.destroy_timer(timer)
+        self._ros_timers.clear()
+
+    def _on_periodic(self) -> None:
+        with self._lock:
+            task = self._task
+        if task is not None and self.worker is not None and not self.worker.busy:
+            self.worker.submit(task.task_id, task.task, 'periodic')
+
+    def _on_watchdog(self) -> None:
+        timeout_ns = int(self.config.watchdog_timeout_s * 1e9)
+        for cam in self.stats.silent_cameras(self.now_ns(), timeout_ns):
+            self.get_logger().warning(f'camera {cam} went silent')
+            self._status('camera_silent', reason=f'no frame from camera {cam} for '
+                         f'{self.config.watchdog_timeout_s:g} s', camera=cam)
+
+    def _publish_diagnostics(self) -> None:
+        if self.backend is not None:
+            try:
+                self.stats.backend_health = dict(self.backend.health())
+            except Exception as exc:  # noqa: BLE001 - health must not kill diagnostics
+                self.stats.backend_health = {'ok': False, 'detail': f'health failed: {exc}'}
+        self.diag_pub.publish(self.stats.to_array(
+            self.now_ns(), int(self.config.watchdog_timeout_s * 1e9)))
+
+    # -- requests ----------------------------------------------------------------------------
+    def _on_task(self, msg: String) -> None:
+        text, task_id = parse_task(msg.data, lambda: self._new_task_id())
+        if not text:
+            self._status('bad_task', reason='empty task; publish an instruction on ~/task')
+            return
+        if self.worker is None:
+            self._status('not_active', reason='the node is not configured', task_id=task_id)
+            return
+        job = self.worker.submit(task_id, text, 'task')
+        with self._lock:
+            self._task = job
+        self._status('accepted', task_id=task_id, task=text, trigger='task')
+
+    def _on_replan(self, request: Trigger.Request,
+                   response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            task = self._task
+        if not self._active or self.worker is None:
+            response.success, response.message = False, 'the node is not active'
+        elif task is None:
+            response.success = False
+            response.message = 'no task to replan; publish one on ~/task'
+        else:
+            self.worker.submit(task.task_id, task.task, 'replan')
+            response.success, response.message = True, f'replanning task {task.task_id}'
+        return response
+
+    def _on_cancel(self, request: Trigger.Request,
+                   response: Trigger.Response) -> Trigger.Response:
+        job = self._cancel_and_hold('cancel requested')
+        with self._lock:
+            self._task = None
+        response.success = True
+        response.message = ('cancelled task ' + job.task_id) if job else 'nothing was running'
+        return response
+
+    def _cancel_and_hold(self, reason: str) -> Optional[PlanJob]:
+        """Cancel the plan in flight, then publish a hold so a controller stops."""
+        if self.worker is None:
+            return None
+        with self._publish_lock:
+            job = self.worker.cancel()
+            self._publish_hold()
+        self._status('cancelled', reason=reason, task_id=job.task_id if job else '',
+                     hold=True)
+        return job
+
+    def _publish_hold(self) -> None:
+        if not self._out:
+            return
+        cfg = self.config
+        frame = cfg.pipeline.grounding.target_frame
+        hold_pos = None
+        hold_ori: Sequence[float] = cfg.pipeline.grounding.tool_orientation_xyzw
+        ee = self.inputs.ee_pose_latest() if self.inputs else None
+        if ee is not None:
+            _, ee_frame, pos, ori = ee
+            if not frame or ee_frame == frame:
+                frame, hold_pos, hold_ori = ee_frame, pos, ori
+        if not frame and self.inputs is not None:
+            latest = self.inputs.latest_frame(cfg.primary)
+            frame = latest.frame_id if latest is not None else ''
+        msgs = m.build_hold_messages(self.now_ns(), frame, hold_position=hold_pos,
+                                     hold_orientation=hold_ori, ee_joint=cfg.ee_joint)
+        for name, msg in msgs.items():
+            self._out[name].publish(msg)
+
+    def _on_time_jump(self, jump: TimeJump) -> None:
+        """ROS clock went backwards (sim reset, bag loop with /clock): start over."""
+        if jump.delta.nanoseconds < 0:
+            if self.inputs is not None:
+                self.inputs.reset()
+            else:
+                self.stats.clock_reset()
+            self._time_reset(f'ROS time jumped back {-jump.delta.nanoseconds * 1e-9:.3f} s; '
+                             'buffers cleared')
+
+    def _on_stamps_backwards(self, reason: str) -> None:
+        """The buffers saw frame stamps go back and already cleared themselves."""
+        self._time_reset(reason)
+
+    def _time_reset(self, reason: str) -> None:
+        """Time reset: cancel (and never publish) what was planned on the old timeline."""
+        job = None
+        if self.worker is not None:
+            with self._publish_lock:
+                job = self.worker.cancel()
+        self.get_logger().warning(f'clock reset: {reason}; buffers cleared')
+        self._status('clock_reset', reason=reason, task_id=job.task_id if job else '')
+
+    # -- the worker side ---------------------------------------------------------------------
+    def _cancel_running(self, job: PlanJob) -> None:
+        """Cancel ``job``'s generation, and only that job's (the worker may have moved on)."""
+        with self._pipeline_lock:
+            if self._pipeline_job is job and self._pipeline is not None:
+                self._pipeline.cancel()
+
+    def _run_job(self, job: PlanJob) -> JobResult:
+        from cosmos_planner.pipeline import PipelineInputs, PlanPipeline
+
+        tick = time.perf_counter()
+        cfg = self.config
+        inputs = self.inputs
+        now_ns = self.now_ns()
+        clip = inputs.buffers.snapshot(cfg.primary, context=list(cfg.context_cameras))
+        camera = inputs.camera_model(cfg.primary)
+        depth = None
+        if clip is not None:
+            depth = inputs.buffers.nearest_depth(cfg.primary, clip.newest.stamp_ns,
+                                                 int(cfg.depth_tolerance_s * 1e9))
+        pipeline_cfg, source = self._pipeline_config(camera, clip)
+        ee = self._ee_position(now_ns, pipeline_cfg)
+        snapshot_ms = (time.perf_counter() - tick) * 1e3
+        pipeline = PlanPipeline(self.planner, pipeline_cfg)
+        with self._pipeline_lock:
+            self._pipeline, self._pipeline_job = pipeline, job
+        outcome = pipeline.run(PipelineInputs(
+            clip=clip, task=job.task, task_id=job.task_id, camera=camera, depth=depth,
+            now_ns=now_ns, ee_position=ee), now_fn=self.now_ns)
+        return JobResult(outcome, clip, {'snapshot': snapshot_ms}, source)
+
+    def _pipeline_config(self, camera: Any, clip: Any) -> Any:
+        """The pipeline config for this request, with the TF transform when there is one."""
+        cfg = self.config.pipeline
+        target = cfg.grounding.target_frame
+        source_frame = (camera.frame_id if camera is not None and camera.frame_id
+                        else clip.newest.frame_id if clip is not None else '')
+        if self._tf is None or clip is None:
+            return cfg, 'static'
+        transform, how = self._tf.lookup(target, source_frame, clip.newest.stamp_ns)
+        if transform is None:
+            return cfg, how
+        return cfg.with_changes({'target.translation': list(transform.translation),
+                                 'target.rotation_xyzw': list(transform.quaternion_xyzw)}), how
+
+    def _ee_position(self, now_ns: int, pipeline_cfg: Any) -> Optional[tuple]:
+        """Current gripper position in the output frame, when known and fresh."""
+        if not self.config.ee_pose_enabled or self.inputs is None:
+            return None
+        ee = self.inputs.ee_pose_latest()
+        if ee is None:
+            return None
+        stamp_ns, frame, pos, _ = ee
+        if now_ns - stamp_ns > self.config.ee_pose_max_age_s * 1e9:
+            return None
+        target = pipeline_cfg.grounding.target_frame
+        if target and frame and frame != target:
+            self.get_logger().warning(
+                f'end-effector pose is in {frame!r}, plans are in {target!r}: pose ignored',
+                throttle_duration_sec=10.0)
+            return None
+        return tuple(float(v) for v in pos)
+
+    def _on_job_done(self, job: PlanJob, result: JobResult, current: bool) -> None:
+        tick = time.perf_counter()
+        outcome = result.outcome
+        timings = dict(outcome.timings_ms)
+        timings.update(result.timings_ms)
+        status = outcome.status.value
+        base = dict(task_id=job.task_id, task=job.task, trigger=job.trigger,
+                    stamp=outcome.stamp_ns * 1e-9 if outcome.stamp_ns else None)
+        with self._publish_lock:
+            if not self.worker.is_current(job):
+                current = False
+            if not current:
+                self._report(job, 'superseded' if status != 'cancelled' else 'cancelled',
+                             'a newer request or a cancel replaced this one', timings, base)
+                return
+            if not outcome.ok:
+                self._report(job, status, outcome.reason, timings, base,
+                             check=outcome.check, detail=outcome.detail,
+                             raw=_raw_answer(outcome))
+                return
+            plan = outcome.plan
+            now_ns = self.now_ns()
+            try:
+                from cosmos_planner.safety import check_staleness
+                check_staleness(m.plan_stamp_ns(plan), now_ns,
+                                self.config.pipeline.safety.max_plan_age_s)
+            except SafetyRejection as exc:
+                self._report(job, 'stale', f'at publish time: {exc}', timings, base,
+                             check=exc.check, detail=exc.detail, plan_id=plan.plan_id)
+                return
+            debug_frame = None
+            pub = self._out.get('debug_image')
+            if self.config.debug_image and pub is not None and pub.get_subscription_count():
+                debug_frame = result.clip.newest if result.clip is not None else None
+            msgs = m.build_output_messages(plan, outcome.trajectory, debug_frame=debug_frame,
+                                           gripper=self.config.gripper,
+                                           ee_joint=self.config.ee_joint)
+            for name in PUBLISH_ORDER:
+                if name in msgs:
+                    self._out[name].publish(msgs[name])
+        timings['publish'] = (time.perf_counter() - tick) * 1e3
+        timings['node_overhead'] = (timings.get('total', 0.0) + timings['snapshot']
+                                    + timings['publish'] - timings.get('generate', 0.0))
+        self._report(job, 'ok', 'planned', timings, base, plan_id=plan.plan_id,
+                     valid_until=plan.valid_until, frame_id=plan.frame_id,
+                     points=len(plan.trajectory), transform=result.transform_source)
+
+    def _on_job_error(self, job: PlanJob, exc: BaseException) -> None:
+        reason = getattr(exc, 'reason', 'internal_error')
+        self.get_logger().error(f'planning task {job.task_id} failed: {exc!r}')
+        self._report(job, 'failed', f'{reason}: {exc}', {}, dict(
+            task_id=job.task_id, task=job.task, trigger=job.trigger))
+
+    def _report(self, job: PlanJob, status: str, reason: str, timings: Dict[str, float],
+                base: Dict[str, Any], **extra: Any) -> None:
+        self.stats.outcome(status, reason, timings)
+        self._status(status, reason=reason, timings_ms=timings, **base, **extra)
+
+    def _status(self, status: str, **fields: Any) -> None:
+        fields = {k: v for k, v in fields.items() if v is not None and v != ''}
+        fields.update(status=status, node=self.get_fully_qualified_name(),
+                      time=self.now_ns() * 1e-9)
+        try:
+            self.status_pub.publish(m.status_message(fields))
+        except Exception as exc:  # noqa: BLE001 - e.g. context shut down during SIGINT
+            self.get_logger().debug(f'status not published: {exc}')
+
+    def _new_task_id(self) -> str:
+        return f'task-{next(self._task_counter)}-{uuid.uuid4().hex[:8]}'
+
+    # -- parameters --------------------------------------------------------------------------
+    def _on_set_parameters(self, params: List[Any]) -> SetParametersResult:
+        changes = [(p.name, p.value) for p in params]
+        problem = validate_changes(self._specs, self._values, changes)
+        if problem:
+            return SetParametersResult(successful=False, reason=problem)
+        if self._values and set(self._specs) <= set(self._values):
+            merged = dict(self._values)
+            merged.update({n: v for n, v in changes if n in self._specs})
+            try:
+                cfg = node_config_from_values(merged)
+            except ConfigError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            self._values = merged
+            old = self.config
+            self.config = cfg
+            if self._active and (cfg.replan_period_s != old.replan_period_s
+                                 or cfg.watchdog_timeout_s != old.watchdog_timeout_s):
+                self._restart_ros_timers()
+        return SetParametersResult(successful=True)
+
+
+def parse_task(data: str, new_id: Any) -> tuple:
+    """``(task text, task id)`` from ``~/task``: plain text, or JSON with task/task_id."""
+    text = (data or '').strip()
+    if text.startswith('{'):
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict) and isinstance(obj.get('task'), str):
+            task_id = obj.get('task_id')
+            return obj['task'].strip(), str(task_id) if task_id else new_id()
+    return text, new_id()
+
+
+def _raw_answer(outcome: Any) -> Optional[str]:
+    result = getattr(outcome, 'result', None)
+    if result is None or not result.raw_answers:
+        return None
+    return result.raw_answers[-1][:500]
+
+
+def make_buffers(cfg: NodeConfig) -> Any:
+    """The per-camera frame buffers (``cosmos_planner.frame_buffer.CameraBuffers``)."""
+    from cosmos_planner.frame_buffer import CameraBuffers
+
+    return CameraBuffers([c.name for c in cfg.cameras], max_frames=cfg.buffer_max_frames,
+                         window_s=cfg.buffer_window_s, fps=cfg.buffer_fps,
+                         depth_window_s=max(2.0, cfg.buffer_window_s))
+
+
+def make_node_backend(cfg: NodeConfig) -> Any:
+    """The backend from ``backend.*``; ``faults`` (TEST-ONLY) wraps replay in fault injection."""
+    from cosmos_planner.backends.factory import make_backend
+
+    options = dict(cfg.backend_options)
+    if cfg.backend_kind == 'local' and not options.get('model'):
+        from cosmos_planner.model_resolve import resolve_default_model
+
+        resolved = resolve_default_model()
+        options['model'] = resolved.path
+        if resolved.is_tiny:
+            logging.getLogger(__name__).warning(
+                'no Cosmos Reason 2 weights found: using the tiny random test checkpoint, '
+                'whose plans are meaningless (set backend.model or COSMOS_REASON2_MODEL)')
+    if cfg.backend_kind != 'faults':
+        return make_backend(cfg.backend_kind, **options)
+    from cosmos_planner.backends.faults import FaultInjectingBackend
+
+    record_path = options.pop('record_path', None)
+    inner = make_backend('replay', **options) if options.get('path') else None
+    backend: Any = FaultInjectingBackend(inner, faults=list(cfg.faults), then=cfg.faults_then)
+    if record_path:
+        from cosmos_planner.backends.recording import RecordingBackend
+        backend = RecordingBackend(backend, record_path)
+    return backend
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Console script ``planner_node``: run the node until SIGINT; exit 2 on bad config."""
+    from rclpy.exceptions import InvalidParameterValueException, ParameterException
+
+    args = list(sys.argv if argv is None else argv)
+    rclpy.init(args=args)
+    try:
+        node = PlannerNode()
+    except (ConfigError, InvalidParameterValueException, ParameterException) as exc:
+        print(f'planner_node: invalid configuration: {exc}', file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    code = 0
+    try:
+        if node.config.autostart and not node.autostart():
+            node.get_logger().error('autostart failed; see ~/status (the node stays up so '
+                                    'lifecycle transitions can retry)')
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except PlannerError as exc:
+        print(f'planner_node: {exc}', file=sys.stderr)
+        code = 1
+    finally:
+        node.stop_worker(timeout=1.5)
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,400 @@
+"""Helpers for multi-process ROS tests: a node in its own process, test peers in this one.
+
+Why these exist: rclpy tests that start a node the way a user does (a console script with
+``--ros-args``) must wait for discovery, isolate themselves from other test runs on the same
+machine, and always stop the subprocess, even when an assertion fails. Every helper waits
+with a timeout and returns what it saw, so a failure says what was missing.
+
+- ``claim_domain_id()``: a ROS_DOMAIN_ID no other process on this machine holds (a lock file
+  per id in the temp dir), so parallel test runs of different engineers never cross-talk.
+- ``NodeProcess``: runs the node (console script or ``python -m``) with a params file and
+  ``--ros-args`` overrides, logs to a file, stops it with SIGINT then SIGKILL.
+- ``RosPeer``: an rclpy context + node + executor thread in the test process with
+  publishers, collecting subscriptions, service calls and parameter sets, torn down in the
+  order that avoids aborts at exit.
+"""
+
+import errno
+import fcntl
+import os
+from pathlib import Path
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Dict, IO, List, Optional, Sequence
+
+import yaml
+
+#: Domain ids handed out; Fast DDS ports for ids above 101 collide with ephemeral ports.
+DOMAIN_RANGE = range(30, 101)
+_held_locks: Dict[int, IO[str]] = {}
+
+
+def claim_domain_id() -> int:
+    """Reserve a ROS_DOMAIN_ID for this process (released when the process exits)."""
+    lock_dir = Path(tempfile.gettempdir()) / 'cosmos_planner_ros_domains'
+    lock_dir.mkdir(exist_ok=True)
+    ids = list(DOMAIN_RANGE)
+    random.Random(os.getpid() ^ time.monotonic_ns()).shuffle(ids)
+    for domain in ids:
+        if domain in _held_locks:
+            continue
+        handle = open(lock_dir / f'{domain}.lock', 'w')
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                continue
+            raise
+        _held_locks[domain] = handle
+        return domain
+    raise RuntimeError('no free ROS_DOMAIN_ID in the test range')
+
+
+def release_domain_id(domain: int) -> None:
+    """Give a claimed domain id back (for long-lived pytest processes)."""
+    handle = _held_locks.pop(domain, None)
+    if handle is not None:
+        handle.close()
+
+
+def ros_env(domain: int, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Environment for a ROS subprocess on ``domain``, discovery limited to this host."""
+    env = dict(os.environ)
+    env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+               PYTHONUNBUFFERED='1', RCUTILS_COLORIZED_OUTPUT='0',
+               OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    env.pop('ROS_LOCALHOST_ONLY', None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def write_params_file(path: Path, node_name: str, params: Dict[str, Any]) -> Path:
+    """A ROS 2 params file ``{node_name: {ros__parameters: params}}`` (dotted keys nested)."""
+    nested: Dict[str, Any] = {}
+    for key, value in params.items():
+        parts = key.split('.')
+        cur = nested
+        for part in parts[:-1]:
+            cur = cur.setdefault(part, {})
+        cur[parts[-1]] = value
+    path.write_text(yaml.safe_dump({node_name: {'ros__parameters': nested}},
+                                   default_flow_style=None, sort_keys=True))
+    return path
+
+
+def node_command(executable: str, module: str) -> List[str]:
+    """How a user starts the node: the console script if installed, else ``python -m``."""
+    script = Path(sys.prefix) / 'bin' / executable
+    if script.exists():
+        return [str(script)]
+    found = shutil.which(executable)
+    if found:
+        return [found]
+    return [sys.executable, '-m', module]
+
+
+class NodeProcess:
+    """A node in its own process; use as a context manager so it is always stopped."""
+
+    def __init__(self, args: Sequence[str], domain: int, log_path: Path,
+                 env: Optional[Dict[str, str]] = None) -> None:
+        """Store the command; ``start`` launches it with output to ``log_path``."""
+        self.args = list(args)
+        self.env = ros_env(domain, env)
+        self.log_path = Path(log_path)
+        self.proc: Optional[subprocess.Popen] = None
+        self._log: Optional[IO[bytes]] = None
+
+    def start(self) -> 'NodeProcess':
+        """Launch the process in its own process group (so children die with it)."""
+        self._log = open(self.log_path, 'wb')
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def interrupt(self) -> None:
+        """Send SIGINT, as Ctrl-C in a terminal would."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGINT)
+
+    def wait(self, timeout: float) -> Optional[int]:
+        """Exit code, or None if still running after ``timeout`` seconds."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout: float = 10.0) -> Optional[int]:
+        """SIGINT, then SIGKILL to the whole group after ``timeout``; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.alive():
+            self.interrupt()
+            if self.wait(timeout) is None:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return self.proc.returncode
+
+    def output(self) -> str:
+        """Everything the process wrote so far (for assertion messages)."""
+        try:
+            return self.log_path.read_text(errors='replace')
+        except OSError:
+            return ''
+
+    def __enter__(self) -> 'NodeProcess':
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Collector:
+    """Messages received on one topic, with a blocking ``wait_for``."""
+
+    def __init__(self, topic: str) -> None:
+        """Start empty."""
+        self.topic = topic
+        self.messages: List[Any] = []
+        self.arrivals: List[float] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, msg: Any) -> None:
+        """Subscription callback."""
+        with self._cond:
+            self.messages.append(msg)
+            self.arrivals.append(time.monotonic())
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[Any], bool] = lambda m: True,
+                 timeout: float = 10.0, start: int = 0) -> Optional[Any]:
+        """First message from index ``start`` on satisfying ``predicate``, or None."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for msg in self.messages[start:]:
+                    if predicate(msg):
+                        return msg
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(min(left, 0.1))
+
+    def count(self) -> int:
+        """Messages received so far."""
+        with self._cond:
+            return len(self.messages)
+
+    def clear(self) -> None:
+        """Forget what was received."""
+        with self._cond:
+            self.messages.clear()
+            self.arrivals.clear()
+
+
+class RosPeer:
+    """A test-side rclpy node spinning in a thread, on its own context and domain."""
+
+    def __init__(self, domain: int, name: str = 'test_peer', use_sim_time: bool = False) -> None:
+        """Create the context, node and executor and start spinning."""
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.parameter import Parameter
+
+        os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.node = rclpy.create_node(name, context=self.context)
+        if use_sim_time:
+            self.node.set_parameters([Parameter('use_sim_time', Parameter.Type.BOOL, True)])
+        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+        self.collectors: Dict[str, Collector] = {}
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - context shut down under us during teardown
+            pass
+
+    def publisher(self, msg_type: Any, topic: str, reliable: bool = True,
+                  depth: int = 10) -> Any:
+        """A publisher (reliable by default, so frames are not dropped in tests)."""
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE if reliable
+                         else ReliabilityPolicy.BEST_EFFORT)
+        return self.node.create_publisher(msg_type, topic, qos)
+
+    def collect(self, msg_type: Any, topic: str, depth: int = 50,
+                reliable: bool = True) -> Collector:
+        """Subscribe and keep every message in a ``Collector``."""
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        collector = Collector(topic)
+        qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE if reliable
+                         else ReliabilityPolicy.BEST_EFFORT)
+        self.node.create_subscription(msg_type, topic, collector, qos)
+        self.collectors[topic] = collector
+        return collector
+
+    def wait_for_subscribers(self, publisher: Any, count: int = 1,
+                             timeout: float = 20.0) -> bool:
+        """Block until ``publisher`` is matched by ``count`` subscriptions (discovery)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if publisher.get_subscription_count() >= count:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def wait_for_publishers(self, topic: str, count: int = 1, timeout: float = 20.0) -> bool:
+        """Block until ``topic`` has ``count`` publishers (the node under test is up)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.node.count_publishers(topic) >= count:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def call(self, srv_type: Any, name: str, request: Any = None,
+             timeout: float = 10.0) -> Any:
+        """Call a service and return its response (raises TimeoutError with the name)."""
+        client = self.node.create_client(srv_type, name)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f'service {name} did not appear within {timeout} s')
+            future = client.call_async(request if request is not None else srv_type.Request())
+            deadline = time.monotonic() + timeout
+            while not future.done() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if not future.done():
+                raise TimeoutError(f'service {name} did not answer within {timeout} s')
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def wait_for_lifecycle_state(self, node_fqn: str, label: str,
+                                 timeout: float = 60.0) -> str:
+        """Poll ``<node>/get_state`` until its label is ``label``; returns the last label."""
+        from lifecycle_msgs.srv import GetState
+        deadline = time.monotonic() + timeout
+        last = ''
+        while time.monotonic() < deadline:
+            try:
+                resp = self.call(GetState, f'{node_fqn}/get_state',
+                                 timeout=max(0.5, deadline - time.monotonic()))
+                last = resp.current_state.label
+                if last == label:
+                    return last
+            except TimeoutError:
+                pass
+            time.sleep(0.1)
+        return last
+
+    def set_parameters(self, node_fqn: str, params: Dict[str, Any],
+                       timeout: float = 10.0) -> List[Any]:
+        """Set parameters of a remote node; returns its SetParametersResult list."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+        req = SetParameters.Request()
+        req.parameters = [Parameter(k, value=v).to_parameter_msg() for k, v in params.items()]
+        return list(self.call(SetParameters, f'{node_fqn}/set_parameters', req,
+                              timeout).results)
+
+    def get_parameters(self, node_fqn: str, names: Sequence[str],
+                       timeout: float = 10.0) -> Dict[str, Any]:
+        """Current values of remote parameters, as Python values."""
+        from rcl_interfaces.srv import GetParameters
+        from rclpy.parameter import parameter_value_to_python
+        req = GetParameters.Request(names=list(names))
+        resp = self.call(GetParameters, f'{node_fqn}/get_parameters', req, timeout)
+        return {n: parameter_value_to_python(v) for n, v in zip(names, resp.values)}
+
+    def close(self) -> None:
+        """Tear down in the order that avoids aborts: executor, thread, node, context."""
+        import rclpy
+        self.executor.shutdown()
+        self._thread.join(5)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+    def __enter__(self) -> 'RosPeer':
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, period: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(period)
+    return bool(predicate())
+
+
+class SimClock:
+    """Publishes ``/clock`` at 20 Hz from a thread, at a time the test sets (sim time)."""
+
+    def __init__(self, peer: RosPeer, start_ns: int = 0, period_s: float = 0.05) -> None:
+        """Start publishing ``start_ns``."""
+        from rosgraph_msgs.msg import Clock
+        self._msg_type = Clock
+        self._pub = peer.publisher(Clock, '/clock', reliable=True, depth=1)
+        self._ns = int(start_ns)
+        self._period = period_s
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def set(self, ns: int) -> None:
+        """Publish ``ns`` from now on (immediately once, then periodically)."""
+        with self._lock:
+            self._ns = int(ns)
+        self._publish()
+
+    @property
+    def ns(self) -> int:
+        """The time being published."""
+        with self._lock:
+            return self._ns
+
+    def _publish(self) -> None:
+        from builtin_interfaces.msg import Time
+        ns = self.ns
+        self._pub.publish(self._msg_type(clock=Time(sec=ns // 1_000_000_000,
+                                                    nanosec=ns % 1_000_000_000)))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period):
+            try:
+                self._publish()
+            except Exception:  # noqa: BLE001 - context shut down during teardown
+                return
+
+    def stop(self) -> None:
+        """Stop publishing."""
+        self._stop.set()
+        self._thread.join(2)
