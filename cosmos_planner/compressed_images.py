@@ -80,7 +80,7 @@ def _png_info(data: np.ndarray) -> PayloadInfo:
 
 
 def _jpeg_info(data: np.ndarray) -> PayloadInfo:
-    raw = data.tobytes() if data.size < 65536 else data[:65536].tobytes()
+    raw = memoryview(np.ascontiguousarray(data))     # no copy: walk the segments in place
     pos = 2
     end = len(raw)
     while pos + 4 <= end:
@@ -95,11 +95,11 @@ def _jpeg_info(data: np.ndarray) -> PayloadInfo:
             continue
         if marker in (_SOS, _EOI):
             break
-        (length,) = struct.unpack('>H', raw[pos + 2:pos + 4])
+        (length,) = struct.unpack_from('>H', raw, pos + 2)
         if marker in _SOF_MARKERS:
             if pos + 10 > end or length < 8:
                 break
-            depth, height, width, components = struct.unpack('>BHHB', raw[pos + 4:pos + 10])
+            depth, height, width, components = struct.unpack_from('>BHHB', raw, pos + 4)
             return PayloadInfo('jpeg', width, height, components, 16 if depth > 8 else 8)
         if length < 2:
             break

@@ -378,6 +378,15 @@ def test_large_jpeg_is_resized_once_to_the_budget(exact_area):
     assert np.abs(frame.image.astype(float) - reference).mean() < 3.0
 
 
+def test_jpeg_size_is_found_behind_large_metadata_segments():
+    ok, jpeg = cv2.imencode('.jpg', np.full((64, 96, 3), 120, np.uint8))
+    segment = b'\xff\xe2' + struct.pack('>H', 65535) + bytes(65533)   # e.g. an ICC profile
+    data = jpeg.tobytes()[:2] + segment * 2 + jpeg.tobytes()[2:]
+    frame = FrameIngest().compressed(PlainCompressed('jpeg', data), 'c', stamp_ns=0)
+    assert frame.native_size == (96, 64)
+    assert np.abs(frame.image.astype(int) - 120).max() <= 1
+
+
 def test_payload_bytes_decide_the_codec_not_the_format_string():
     frame = FrameIngest().compressed(PlainCompressed('jpeg', png_bytes(RGB[:, :, ::-1])), 'c',
                                      stamp_ns=0)
