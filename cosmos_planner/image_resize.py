@@ -67,7 +67,9 @@ def fit_size(width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS,
             w_bar = max(unit, (max_pixels // h_bar) // unit * unit)
         else:
             h_bar = max(unit, (max_pixels // w_bar) // unit * unit)
-    return w_bar, h_bar
+    # Rounding the short side down can push a thin image past the processor's ratio limit.
+    longest = math.floor(min(w_bar, h_bar) * MAX_ASPECT_RATIO / unit) * unit
+    return min(w_bar, longest), min(h_bar, longest)
 
 
 def resize_image(image: np.ndarray, size: Tuple[int, int], exact_area: bool = False

@@ -599,7 +599,7 @@ def test_fit_size_budget_units_fixed_point_and_aspect(width, height, max_pixels)
         return
     out_w, out_h = fit_size(width, height, max_pixels)
     assert out_w % 32 == 0 and out_h % 32 == 0 and out_w >= 32 and out_h >= 32
-    assert out_w * out_h <= max_pixels
+    assert out_w * out_h <= max_pixels and max(out_w, out_h) / min(out_w, out_h) <= 200
     assert fit_size(out_w, out_h, max_pixels) == (out_w, out_h)
     if min(out_w, out_h) >= 256 and min(width, height) >= 256:
         # Rounding each side to 32 moves the aspect ratio by at most one unit per side.
@@ -634,7 +634,7 @@ def test_processor_leaves_ingested_frames_alone():
     """Qwen's own smart_resize, with factor 32, maps our sizes onto themselves."""
     resize_rule = _qwen_smart_resize()
     for width, height in [(1280, 720), (640, 480), (1920, 1080), (848, 480), (333, 777),
-                          (4000, 30), (100, 100)]:
+                          (4000, 30), (6417, 33), (100, 100)]:
         out_w, out_h = fit_size(width, height)
         assert resize_rule(out_h, out_w, factor=32, min_pixels=32 * 32,
                            max_pixels=DEFAULT_MAX_PIXELS) == (out_h, out_w)
