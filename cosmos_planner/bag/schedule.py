@@ -58,7 +58,11 @@ class PlanSchedule:
         return self._busy_until is not None
 
     def set_task(self, time_ns: int, task: str, task_id: str) -> bool:
-        """Take a task that arrived; True when it supersedes the request in flight."""
+        """Take a task that arrived; True when it supersedes the request in flight.
+
+        Call it after ``pop(time_ns)`` drained the events before the task's arrival (the
+        replay delivers a message only once earlier events ran).
+        """
         superseded = self._busy_until is not None
         self._busy_until = None
         self.task, self.task_id = task, task_id
