@@ -272,3 +272,12 @@ def test_factory_imports_only_the_backend_asked_for(recorded):
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          timeout=60, check=True)
     assert out.stdout.strip() == '[]'
+
+
+def test_unwritable_recording_fails_the_generation(recorded, requests_):
+    # /dev/full accepts the open and fails every write with ENOSPC, like a full disk.
+    recorder = RecordingBackend(ReplayBackend(recorded), '/dev/full')
+    with pytest.raises(BackendError, match='cannot record'):
+        recorder.generate(requests_[0])
+    with pytest.raises(ConfigError, match='cannot open'):
+        RecordingBackend(ReplayBackend(recorded), recorded / 'under-a-file.jsonl')

@@ -5,6 +5,8 @@ Runtime: well under 1 s.
 
 import json
 
+import pytest
+
 from cosmos_planner.cli import main as cli_main
 from cosmos_planner.parser import parse_answer
 from cosmos_planner.plan_schema import (ModelAnswer, PLAN_SCHEMA_ID, plan_from_answer,
@@ -83,3 +85,23 @@ def test_plan_round_trips_through_json():
 def test_model_answer_accepts_what_the_parser_accepts():
     data = json.loads(PLAN_ANSWER)
     assert len(ModelAnswer.model_validate(data).trajectory) == 3
+
+
+def test_committed_files_validate_real_plans_and_answers():
+    import jsonschema
+    config = source_config_dir()
+    plan_schema = json.loads((config / 'plan_v1.schema.json').read_text())
+    answer_schema = json.loads((config / 'model_answer.schema.json').read_text())
+    jsonschema.Draft202012Validator.check_schema(plan_schema)
+    jsonschema.Draft202012Validator.check_schema(answer_schema)
+    answer = parse_answer(PLAN_ANSWER, (640, 480))
+    plan = plan_from_answer(answer, task='t', task_id='1', plan_id='p', stamp=1.0,
+                            frame_id='cam', image_size=(640, 480), valid_until=2.0)
+    document = json.loads(plan.to_json())
+    jsonschema.validate(document, plan_schema)
+    jsonschema.validate(json.loads(PLAN_ANSWER), answer_schema)
+    document['trajectory'][0]['gripper'] = 'squeeze'
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, plan_schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({'trajectory': [{'point_2d': [5, 1001]}]}, answer_schema)

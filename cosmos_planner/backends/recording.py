@@ -12,8 +12,9 @@ own detail, e.g. ``tiny_random``; a replayed Completion carries it plus ``replay
 Crash safety: lines are appended and flushed one at a time (optionally fsynced), so a crash
 loses at most the line being written; a torn last line is ignored on read, and a recorder
 reopening such a file starts on a fresh line so the torn fragment never merges with the next
-answer. Identical requests (a retry, the same frame planned twice) are replayed in recorded
-order.
+answer. A recording that cannot be written (disk full) fails the generation with a
+BackendError rather than silently losing answers the user asked to keep. Identical requests
+(a retry, the same frame planned twice) are replayed in recorded order.
 """
 
 import collections
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Deque, Dict, List, Optional, Tuple, Union
 
 from cosmos_planner.backends.base import Backend, Completion, GenerationRequest
-from cosmos_planner.errors import ConfigError, ReplayMissError
+from cosmos_planner.errors import BackendError, ConfigError, ReplayMissError
 
 LOG = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -83,7 +84,7 @@ class RecordingBackend:
             if self._file.tell() > 0 and not self._ends_with_newline():
                 self._file.write(b'\n')  # seal a torn line left by a crash
                 self._file.flush()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise ConfigError(f'cannot open recording {self.path} for writing: {exc}') from None
 
     def _ends_with_newline(self) -> bool:
@@ -109,10 +110,14 @@ class RecordingBackend:
         with self._lock:
             if self._file.closed:
                 raise ConfigError(f'recording {self.path} is closed')
-            self._file.write(line)
-            self._file.flush()
-            if self.fsync:
-                os.fsync(self._file.fileno())
+            try:
+                self._file.write(line)
+                self._file.flush()
+                if self.fsync:
+                    os.fsync(self._file.fileno())
+            except OSError as exc:  # disk full, file system gone: the record is incomplete
+                raise BackendError(f'cannot record the answer to {self.path}: {exc}',
+                                   retryable=False) from exc
             self.recorded += 1
         return completion
 
