@@ -292,16 +292,19 @@ class RosPeer:
         finally:
             self.node.destroy_client(client)
 
-    def wait_for_lifecycle_state(self, node_fqn: str, label: str,
-                                 timeout: float = 60.0) -> str:
-        """Poll ``<node>/get_state`` until its label is ``label``; returns the last label."""
+    def wait_for_lifecycle_state(self, node_fqn: str, label: str, timeout: float = 60.0,
+                                 alive: Callable[[], bool] = lambda: True) -> str:
+        """Poll ``<node>/get_state`` until its label is ``label``; returns the last label.
+
+        Gives up early when ``alive()`` turns false (the node process exited).
+        """
         from lifecycle_msgs.srv import GetState
         deadline = time.monotonic() + timeout
         last = ''
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and alive():
             try:
                 resp = self.call(GetState, f'{node_fqn}/get_state',
-                                 timeout=max(0.5, deadline - time.monotonic()))
+                                 timeout=min(2.0, max(0.5, deadline - time.monotonic())))
                 last = resp.current_state.label
                 if last == label:
                     return last

@@ -164,7 +164,7 @@ class Harness:
         self.sent = {'cam0': 0, 'cam1': 0, 'depth': 0}
 
     def start(self) -> None:
-        state = self.peer.wait_for_lifecycle_state(NODE, 'active', 60)
+        state = self.peer.wait_for_lifecycle_state(NODE, 'active', 60, self.node.alive)
         assert state == 'active', f'node not active ({state!r}):\n{self.node.output()}'
         for name, pub in self.pubs.items():
             assert self.peer.wait_for_subscribers(pub), f'node never subscribed to {name}'

@@ -457,11 +457,12 @@ class PlannerNode(LifecycleNode):
         base = dict(task_id=job.task_id, task=job.task, trigger=job.trigger,
                     stamp=outcome.stamp_ns * 1e-9 if outcome.stamp_ns else None)
         with self._publish_lock:
-            if not self.worker.is_current(job):
-                current = False
-            if not current:
-                self._report(job, 'superseded' if status != 'cancelled' else 'cancelled',
-                             'a newer request or a cancel replaced this one', timings, base)
+            replaced = self.worker.replaced_by(job) or (None if current else 'superseded')
+            if replaced is not None:
+                why = ('cancelled (~/cancel, deactivation or a clock reset)'
+                       if replaced == 'cancelled' else 'a newer request replaced it')
+                self._report(job, replaced, f'{why}; the {status} result was dropped',
+                             timings, base)
                 return
             if not outcome.ok:
                 self._report(job, status, outcome.reason, timings, base,

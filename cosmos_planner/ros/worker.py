@@ -123,9 +123,17 @@ class PlanningWorker:
 
     def is_current(self, job: PlanJob) -> bool:
         """Whether ``job``'s result may still be published (same epoch, nothing newer)."""
+        return self.replaced_by(job) is None
+
+    def replaced_by(self, job: PlanJob) -> Optional[str]:
+        """Why ``job`` is no longer current: 'cancelled', 'superseded', or None if it is."""
         with self._cond:
-            return job.epoch == self._epoch and (
-                self._pending is None or self._pending.seq < job.seq)
+            if job.epoch != self._epoch:
+                return 'cancelled'
+            newest = self._pending or self._running
+            if newest is not None and newest.seq > job.seq:
+                return 'superseded'
+            return None
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Cancel everything and join the thread; True when it ended within ``timeout``."""
