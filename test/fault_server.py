@@ -56,6 +56,8 @@ class FaultServer:
         self.default = 'ok'
         self.models_fault: Optional[str] = None
         self.requests: List[Dict[str, Any]] = []
+        #: HTTP headers of each chat request, in the order of ``requests``.
+        self.request_headers: List[Dict[str, str]] = []
         self.model_requests = 0
         self._queue: Deque[str] = deque()
         self._lock = threading.Lock()
@@ -108,9 +110,10 @@ class FaultServer:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def _next_fault(self, body: Dict[str, Any]) -> str:
+    def _next_fault(self, body: Dict[str, Any], headers: Dict[str, str]) -> str:
         with self._lock:
             self.requests.append(body)
+            self.request_headers.append(headers)
             return self._queue.popleft() if self._queue else self.default
 
     # -- HTTP -----------------------------------------------------------------------------
@@ -147,7 +150,7 @@ class FaultServer:
                     body = json.loads(raw)
                 except ValueError:
                     return self._error(400)
-                fault = server._next_fault(body)
+                fault = server._next_fault(body, {k.lower(): v for k, v in self.headers.items()})
                 stream = bool(body.get('stream'))
                 self._serve(fault, body, stream)
 

@@ -192,6 +192,16 @@ def _retry_after(exc: 'openai.APIStatusError') -> Optional[float]:
         return None
 
 
+def backoff_delay(n: int, base_s: float, cap_s: float, retry_after: Optional[float] = None,
+                  jitter: float = 1.0) -> float:
+    """Delay before retry ``n`` (1-based): ``base_s * 2**(n-1)`` capped at ``cap_s``, scaled
+    to 50-100 % by ``jitter`` in [0, 1]; a server's ``Retry-After`` raises it, up to the cap."""
+    delay = min(cap_s, base_s * 2 ** (n - 1)) * (0.5 + 0.5 * jitter)
+    if retry_after is not None and retry_after > 0:
+        delay = min(cap_s, max(delay, retry_after))
+    return delay
+
+
 class OpenAICompatBackend:
     """Backend for an OpenAI-compatible chat-completions server (vLLM, NIM).
 
@@ -387,13 +397,8 @@ class OpenAICompatBackend:
             generate_ms=(time.perf_counter() - t_send) * 1e3, meta=meta)
 
     def _backoff(self, n: int, exc: BackendError) -> float:
-        cfg = self.config
-        delay = min(cfg.backoff_max_s, cfg.backoff_s * 2 ** (n - 1))
-        delay *= random.uniform(0.5, 1.0)
-        retry_after = getattr(exc, 'retry_after', None)
-        if retry_after is not None:
-            delay = min(cfg.backoff_max_s, max(delay, retry_after))
-        return delay
+        return backoff_delay(n, self.config.backoff_s, self.config.backoff_max_s,
+                             getattr(exc, 'retry_after', None), random.random())
 
     def _attempt(self, body: Dict[str, Any], call: _Call) -> _Attempt:
         """Run one exchange in a worker; return it done, or raise on error/cancel/deadline."""

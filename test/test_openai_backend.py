@@ -1,0 +1,412 @@
+"""OpenAI-compatible backend: request shape, MP4/JPEG encoding, and every error path.
+
+The error paths run against ``fault_server.FaultServer``, a fault-injection HTTP server on
+127.0.0.1 (not a model): refused connections, timeouts, HTTP 4xx/5xx, truncated and garbage
+JSON, connections closed mid-body, bodies that trickle forever, ``content: null`` with
+reasoning only. Retries are counted at the server. Runtime: about 15 s.
+"""
+
+import dataclasses
+import threading
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+from cosmos_planner import media_encode
+from cosmos_planner.backends.base import GenerationRequest, Sampling
+from cosmos_planner.backends.openai_compat import (
+    backoff_delay, OpenAICompatBackend, OpenAICompatConfig)
+from cosmos_planner.backends.openai_payload import build_payload, PayloadOptions
+from cosmos_planner.errors import (
+    BackendError, BackendUnavailable, ConfigError, GenerationCancelled, ImageDecodeError)
+from cosmos_planner.frames import Clip, Frame
+from cosmos_planner.parser import parse_answer
+from cosmos_planner.prompts import build_request
+from fault_server import FaultServer, free_port, PLAN_ANSWER, THINKING
+
+NATIVE = (640, 480)
+
+
+def make_clip(n: int = 4, size: int = 96, fps: float = 4.0, camera: str = 'cam') -> Clip:
+    """A clip of moving-square frames stamped at ``fps``."""
+    frames = []
+    for i in range(n):
+        image = np.zeros((size, size, 3), np.uint8)
+        image[..., 0] = np.linspace(0, 255, size, dtype=np.uint8)[None, :]
+        x = 8 + i * 6
+        image[20:50, x:x + 30] = (255, 255, 255)
+        frames.append(Frame(camera, int(round(i * 1e9 / fps)), image, NATIVE))
+    return Clip(camera, tuple(frames))
+
+
+def make_request(clip: Clip = None, reasoning: bool = False) -> GenerationRequest:
+    return build_request('plan', clip or make_clip(), 'pick up the red cube', reasoning)
+
+
+def fast_backend(url: str, **kw) -> OpenAICompatBackend:
+    options = dict(timeout_s=1.0, connect_timeout_s=1.0, max_retries=2, backoff_s=0.01,
+                   backoff_max_s=0.02)
+    options.update(kw)
+    return OpenAICompatBackend(url, **options)
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as srv:
+        yield srv
+
+
+# -- request shape (no server) ------------------------------------------------------------
+def test_video_request_puts_mp4_first_with_real_fps_and_schema():
+    clip = make_clip(n=4, fps=4.0)
+    request = make_request(clip)
+    body = build_payload(request, PayloadOptions(model='m'))
+    user = body['messages'][1]['content']
+    assert [p['type'] for p in user] == ['video_url', 'text']
+    assert user[0]['video_url']['url'].startswith('data:video/mp4;base64,')
+    assert body['structured_outputs'] == {'json': request.response_schema}
+    assert 'guided_json' not in body
+    assert body['mm_processor_kwargs']['fps'] == pytest.approx(4.0)
+    assert body['mm_processor_kwargs']['do_sample_frames'] is False
+    # The loader must keep every frame: it samples at a rate a little above the real one.
+    assert body['media_io_kwargs']['video']['fps'] > 4.0
+    size = body['mm_processor_kwargs']['size']
+    assert size['longest_edge'] == 4 * 96 * 96
+    assert body['temperature'] == request.sampling.temperature
+    assert body['top_p'] == request.sampling.top_p
+    assert body['top_k'] == request.sampling.top_k
+    assert body['max_tokens'] == request.sampling.max_tokens
+    assert body['stream'] is True and body['stream_options'] == {'include_usage': True}
+
+
+def test_images_mode_sends_one_jpeg_per_frame_before_text():
+    body = build_payload(make_request(make_clip(n=3)), PayloadOptions(model='m', media='images'))
+    user = body['messages'][1]['content']
+    assert [p['type'] for p in user] == ['image_url'] * 3 + ['text']
+    assert all(p['image_url']['url'].startswith('data:image/jpeg;base64,') for p in user[:3])
+    assert 'media_io_kwargs' not in body
+    assert body['mm_processor_kwargs']['size']['longest_edge'] == 96 * 96
+
+
+def test_single_frame_clip_goes_as_image_and_text_after_media_is_enforced():
+    clip = make_clip(n=1)
+    request = dataclasses.replace(make_request(clip), messages=(
+        {'role': 'user', 'content': [{'type': 'text', 'text': 'plan'}, {'type': 'video'}]},))
+    body = build_payload(request, PayloadOptions(model='m', mm_kwargs=False))
+    assert [p['type'] for p in body['messages'][0]['content']] == ['image_url', 'text']
+    assert 'mm_processor_kwargs' not in body
+
+
+@pytest.mark.parametrize('mode,key', [('response_format', 'response_format'),
+                                      ('none', None)])
+def test_schema_modes(mode, key):
+    request = make_request()
+    body = build_payload(request, PayloadOptions(model='m', schema_mode=mode))
+    assert 'structured_outputs' not in body
+    if key:
+        assert body[key]['type'] == 'json_schema'
+        assert body[key]['json_schema']['schema'] == request.response_schema
+    else:
+        assert 'response_format' not in body
+
+
+def test_sampling_extras_off_for_strict_openai_servers():
+    request = dataclasses.replace(make_request(), sampling=Sampling(
+        top_k=20, repetition_penalty=1.1, seed=7))
+    body = build_payload(request, PayloadOptions(model='m', sampling_extras=False))
+    assert 'top_k' not in body and 'repetition_penalty' not in body
+    assert body['seed'] == 7
+
+
+def test_placeholder_naming_an_absent_camera_is_a_config_error():
+    request = dataclasses.replace(make_request(), messages=(
+        {'role': 'user', 'content': [{'type': 'video', 'camera': 'nope'}]},))
+    with pytest.raises(ConfigError, match='nope'):
+        build_payload(request, PayloadOptions(model='m'))
+
+
+# -- media encoding -----------------------------------------------------------------------
+def test_mp4_round_trip_keeps_frames_fps_and_pixels():
+    clip = make_clip(n=8, size=128, fps=3.0)
+    video = media_encode.clip_to_video(clip)
+    frames, fps = media_encode.decode_mp4(video.payload)
+    assert len(frames) == 8
+    assert fps == pytest.approx(3.0, rel=0.01)
+    for original, decoded in zip(clip.frames, frames):
+        err = np.mean((original.image.astype(float) - decoded.astype(float)) ** 2)
+        assert 10 * np.log10(255 ** 2 / err) > 25  # PSNR in dB: the content survives
+
+
+def test_mp4_odd_size_is_rounded_to_even():
+    frames = [np.full((51, 77, 3), 100, np.uint8)] * 2
+    decoded, _ = media_encode.decode_mp4(media_encode.encode_mp4(frames, 2.0))
+    assert decoded[0].shape == (52, 78, 3)
+
+
+@pytest.mark.parametrize('frames,match', [
+    ([], 'zero frames'),
+    ([np.zeros((8, 8), np.uint8)], 'HxWx3'),
+    ([np.zeros((8, 8, 3), np.float32)], 'uint8'),
+    ([np.zeros((8, 8, 3), np.uint8), np.zeros((10, 8, 3), np.uint8)], 'one size'),
+])
+def test_bad_frames_are_typed_errors(frames, match):
+    with pytest.raises(ImageDecodeError, match=match):
+        media_encode.encode_mp4(frames, 2.0)
+
+
+def test_jpeg_round_trip():
+    import cv2
+
+    image = make_clip(n=1, size=64).newest.image
+    decoded = cv2.cvtColor(cv2.imdecode(np.frombuffer(media_encode.encode_jpeg(image), np.uint8),
+                                        cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert decoded.shape == image.shape
+    assert np.abs(decoded.astype(int) - image).mean() < 8
+
+
+# -- configuration, key, probe ------------------------------------------------------------
+@pytest.mark.parametrize('kw,match', [
+    ({'base_url': 'ftp://x'}, 'http'), ({'media': 'gif'}, 'media'),
+    ({'schema_mode': 'guided_json'}, 'schema_mode'), ({'timeout_s': 0}, 'timeout_s'),
+    ({'max_retries': -1}, 'max_retries'), ({'backoff_s': 5, 'backoff_max_s': 1}, 'backoff'),
+])
+def test_bad_config_is_rejected(kw, match):
+    args = {'base_url': 'http://127.0.0.1:1/v1', **kw}
+    with pytest.raises(ConfigError, match=match):
+        OpenAICompatConfig(**args)
+
+
+def test_bare_server_url_gets_v1():
+    assert OpenAICompatConfig('http://gpu:8000').base_url == 'http://gpu:8000/v1'
+
+
+def test_api_key_only_from_named_env_and_never_shown(server, monkeypatch):
+    secret = 'sk-test-very-secret-123'
+    monkeypatch.setenv('COSMOS_TEST_KEY', secret)
+    backend = fast_backend(server.url, api_key_env='COSMOS_TEST_KEY')
+    backend.generate(make_request())
+    assert server.request_headers[-1]['authorization'] == f'Bearer {secret}'
+    server.script('status:401')
+    with pytest.raises(BackendError) as info:
+        backend.generate(make_request())
+    assert info.value.retryable is False
+    assert secret not in str(info.value)
+    assert secret not in repr(backend) and secret not in str(backend.health())
+    monkeypatch.delenv('COSMOS_TEST_KEY')
+    with pytest.raises(ConfigError, match='COSMOS_TEST_KEY'):
+        fast_backend(server.url, api_key_env='COSMOS_TEST_KEY')
+
+
+def test_probe_checks_the_model_and_health_reports(server):
+    backend = fast_backend(server.url)  # model=None: the only served model is taken
+    assert backend.model == 'fault-model'
+    health = backend.health()
+    assert health['ok'] is True and health['served_models'] == ['fault-model']
+    with pytest.raises(ConfigError, match='fault-model'):
+        fast_backend(server.url, model='other-model')
+    server.models_fault = 'status:503'
+    health = backend.health()
+    assert health['ok'] is False and '503' in health['detail']
+
+
+# -- answers --------------------------------------------------------------------------------
+@pytest.mark.parametrize('stream', [True, False])
+def test_ok_answer_parses_with_usage_and_finish_reason(server, stream):
+    backend = fast_backend(server.url, stream=stream)
+    completion = backend.generate(make_request())
+    assert completion.text == PLAN_ANSWER
+    assert completion.finish_reason == 'stop'
+    assert (completion.prompt_tokens, completion.completion_tokens) == (123, 45)
+    assert completion.backend == 'openai' and completion.model == 'fault-model'
+    assert completion.meta['attempts'] == 1 and completion.meta['media'] == 'video'
+    answer = parse_answer(completion.text, NATIVE, reasoning=completion.reasoning)
+    assert answer.next_action == 'pick up the red cube'
+    assert answer.points_px[0] == pytest.approx((320.0, 288.0))
+    sent = server.requests[-1]
+    assert sent['messages'][1]['content'][0]['type'] == 'video_url'
+    assert bool(sent.get('stream')) is stream
+
+
+@pytest.mark.parametrize('stream', [True, False])
+def test_reasoning_split_by_the_server(server, stream):
+    server.script('reasoning_split')
+    completion = fast_backend(server.url, stream=stream).generate(make_request(reasoning=True))
+    assert completion.text == PLAN_ANSWER
+    assert completion.reasoning == THINKING
+    assert completion.meta['reasoning_source'] == 'server'
+
+
+def test_reasoning_inline_think(server):
+    server.script('inline_think')
+    completion = fast_backend(server.url).generate(make_request(reasoning=True))
+    assert completion.reasoning == THINKING
+    assert parse_answer(completion.text, NATIVE).next_action == 'pick up the red cube'
+
+
+@pytest.mark.parametrize('stream', [True, False])
+def test_content_null_with_reasoning_only(server, stream):
+    backend = fast_backend(server.url, stream=stream)
+    # Without the think add-on, vLLM's qwen3 parser can put the whole answer in reasoning:
+    # that text is the answer.
+    server.script('reasoning_only')
+    completion = backend.generate(make_request(reasoning=False))
+    assert completion.text == PLAN_ANSWER and completion.reasoning is None
+    assert completion.meta['answer_from_reasoning'] is True
+    # With reasoning requested, reasoning without an answer is a clear, final error.
+    server.script('reasoning_only')
+    n = server.chat_count
+    with pytest.raises(BackendError, match='only reasoning') as info:
+        backend.generate(make_request(reasoning=True))
+    assert info.value.retryable is False and server.chat_count == n + 1
+
+
+def test_empty_answer_is_an_error_and_length_is_reported(server):
+    backend = fast_backend(server.url)
+    server.script('empty')
+    with pytest.raises(BackendError, match='empty answer'):
+        backend.generate(make_request())
+    server.script('length')
+    completion = backend.generate(make_request())
+    assert completion.finish_reason == 'length'
+
+
+# -- errors, retries, recovery ------------------------------------------------------------
+RETRYABLE = ['status:500', 'status:503', 'status:429', 'truncated_json', 'garbage',
+             'half_close', 'reset', 'slow:5', 'drip']
+
+
+@pytest.mark.parametrize('stream', [True, False])
+@pytest.mark.parametrize('fault', RETRYABLE)
+def test_retryable_faults_are_retried_a_bounded_number_of_times(server, fault, stream):
+    server.default = fault
+    backend = fast_backend(server.url, stream=stream, timeout_s=0.5, max_retries=2)
+    with pytest.raises(BackendError) as info:
+        backend.generate(make_request())
+    assert info.value.retryable is True
+    assert not isinstance(info.value, BackendUnavailable)
+    assert server.chat_count == 3  # first attempt + max_retries, no more
+    assert '3 attempts' in str(info.value)
+    assert backend.health()['retries'] == 2
+
+
+@pytest.mark.parametrize('fault', ['status:400', 'status:404', 'status:422'])
+def test_client_errors_are_not_retried(server, fault):
+    server.default = fault
+    with pytest.raises(BackendError) as info:
+        fast_backend(server.url).generate(make_request())
+    assert info.value.retryable is False
+    assert server.chat_count == 1
+    assert fault.split(':')[1] in str(info.value)
+
+
+def test_recovers_when_the_fault_clears_within_the_retries(server):
+    server.script('status:503', 'half_close')
+    completion = fast_backend(server.url).generate(make_request())
+    assert completion.meta['attempts'] == 3 and server.chat_count == 3
+    assert parse_answer(completion.text, NATIVE).points_model
+
+
+def test_recovers_after_retries_were_exhausted(server):
+    backend = fast_backend(server.url, max_retries=1)
+    server.default = 'status:500'
+    with pytest.raises(BackendError):
+        backend.generate(make_request())
+    assert server.chat_count == 2
+    server.clear()
+    assert backend.generate(make_request()).text == PLAN_ANSWER
+    assert server.chat_count == 3
+
+
+def test_refused_connection_is_unavailable_then_recovers():
+    port = free_port()
+    url = f'http://127.0.0.1:{port}/v1'
+    with pytest.raises(BackendUnavailable, match='cannot connect'):
+        fast_backend(url)  # readiness probe at start
+    backend = fast_backend(url, model='fault-model', probe=False)
+    with pytest.raises(BackendUnavailable) as info:
+        backend.generate(make_request())
+    assert info.value.retryable is True
+    assert backend.health()['ok'] is False
+    with FaultServer(port=port) as srv:
+        assert backend.health()['ok'] is True
+        assert backend.generate(make_request()).text == PLAN_ANSWER
+        assert srv.chat_count == 1
+
+
+def test_wait_ready_polls_until_the_server_is_up():
+    port = free_port()
+    srv = FaultServer(port=port)
+    timer = threading.Timer(0.5, srv.start)
+    timer.start()
+    try:
+        backend = fast_backend(f'http://127.0.0.1:{port}/v1', wait_ready_s=20.0)
+        assert backend.model == 'fault-model' and srv.model_requests >= 1
+    finally:
+        timer.join()
+        srv.stop()
+
+
+def test_backoff_grows_is_capped_jittered_and_honours_retry_after():
+    assert [backoff_delay(n, 0.5, 4.0, jitter=1.0) for n in (1, 2, 3, 4, 5)] == \
+        [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert backoff_delay(2, 0.5, 4.0, jitter=0.0) == 0.5  # jitter spans 50-100 %
+    assert backoff_delay(1, 0.5, 4.0, retry_after=3.0, jitter=0.0) == 3.0
+    assert backoff_delay(1, 0.5, 4.0, retry_after=60.0) == 4.0
+
+
+# -- cancellation ---------------------------------------------------------------------------
+def _generate_in_thread(backend, request):
+    result = {}
+
+    def work():
+        try:
+            result['completion'] = backend.generate(request)
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            result['error'] = exc
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread, result
+
+
+@pytest.mark.parametrize('stream', [True, False])
+def test_cancel_ends_an_in_flight_request(server, stream):
+    server.default = 'slow:30'
+    backend = fast_backend(server.url, stream=stream, timeout_s=60.0)
+    thread, result = _generate_in_thread(backend, make_request())
+    while server.chat_count == 0:
+        threading.Event().wait(0.01)
+    backend.cancel()
+    thread.join(timeout=20)  # the server would take 30 s: only cancel ends it sooner
+    assert not thread.is_alive()
+    assert isinstance(result.get('error'), GenerationCancelled)
+    assert server.chat_count == 1
+    assert backend.health()['cancelled'] == 1
+
+
+def test_cancel_during_backoff_stops_retrying(server):
+    server.default = 'status:503'
+    backend = fast_backend(server.url, backoff_s=30.0, backoff_max_s=30.0)
+    thread, result = _generate_in_thread(backend, make_request())
+    while server.chat_count == 0:
+        threading.Event().wait(0.01)
+    backend.cancel()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert isinstance(result.get('error'), GenerationCancelled)
+    assert server.chat_count == 1
+
+
+def test_cancel_with_nothing_in_flight_does_not_poison_the_next_request(server):
+    backend = fast_backend(server.url)
+    backend.cancel()
+    assert backend.generate(make_request()).text == PLAN_ANSWER
+
+
+def test_factory_builds_the_openai_backend(server):
+    from cosmos_planner.backends.factory import make_backend
+
+    backend = make_backend('openai', base_url=server.url, media='images', timeout_s=2.0)
+    assert isinstance(backend, OpenAICompatBackend)
+    assert backend.generate(make_request()).meta['media'] == 'images'
