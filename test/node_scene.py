@@ -185,6 +185,37 @@ def depth_msg(depth: np.ndarray, stamp_ns: int, frame_id: str = CAMERA_FRAME) ->
 
 # --- replay recordings -----------------------------------------------------------------------
 
+def request_fingerprint(params: Dict[str, Any], messages: Sequence[Tuple[str, Any]],
+                        task: str) -> str:
+    """The fingerprint the node computes for ``task`` after receiving ``messages``.
+
+    Built with the node's own config mapping, ingest, buffers and prompt builder from the
+    same messages (``(topic, msg)``; topics ``NAME/image``, ``NAME/image/compressed``), so
+    a recorded answer keyed by it is what the node's replay backend finds.
+    """
+    from cosmos_planner import prompts
+    from cosmos_planner.ingest import FrameIngest
+    from cosmos_planner.ros import messages as m
+    from cosmos_planner.ros.params import node_config_from_values
+    from cosmos_planner.ros.planner_node import make_buffers
+
+    values = dict(params)
+    values.setdefault('backend.replay_path', 'unused.jsonl')
+    cfg = node_config_from_values(values)
+    ingest = FrameIngest(max_pixels=cfg.max_pixels)
+    buffers = make_buffers(cfg)
+    for topic, msg in messages:
+        camera = topic.split('/')[0]
+        if topic.endswith('/image'):
+            buffers.push(m.frame_from_image_msg(msg, ingest, camera))
+        elif topic.endswith('/image/compressed'):
+            buffers.push(m.frame_from_compressed_msg(msg, ingest, camera))
+    clip = buffers.snapshot(cfg.primary, context=list(cfg.context_cameras))
+    request = prompts.build_request(prompts.load_preset(cfg.preset), clip, task,
+                                    cfg.reasoning)
+    return request.fingerprint()
+
+
 def write_recording(path: Path, entries: Sequence[Tuple[str, str]]) -> Path:
     """A replay JSONL (``cosmos_planner.backends.recording`` format) of (fingerprint, text)."""
     with open(path, 'w') as f:

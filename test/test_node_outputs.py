@@ -106,24 +106,7 @@ def newest_stamp_ns(name: str) -> int:
 
 def fingerprint(name: str, task: str) -> str:
     """The request fingerprint the node will compute for ``task`` after ``name``'s frames."""
-    from cosmos_planner import prompts
-    from cosmos_planner.ingest import FrameIngest
-    from cosmos_planner.ros import messages as m
-    from cosmos_planner.ros.params import node_config_from_values
-    from cosmos_planner.ros.planner_node import make_buffers
-
-    cfg = node_config_from_values(dict(PARAMS, **{'backend.replay_path': 'x'}))
-    ingest = FrameIngest(max_pixels=cfg.max_pixels)
-    buffers = make_buffers(cfg)
-    for topic, msg in scenario_messages(name):
-        if topic == 'cam0/image':
-            buffers.push(m.frame_from_image_msg(msg, ingest, 'cam0'))
-        elif topic.startswith('cam1'):
-            buffers.push(m.frame_from_compressed_msg(msg, ingest, 'cam1'))
-    clip = buffers.snapshot(cfg.primary, context=list(cfg.context_cameras))
-    request = prompts.build_request(prompts.load_preset(cfg.preset), clip, task,
-                                    cfg.reasoning)
-    return request.fingerprint()
+    return scene.request_fingerprint(PARAMS, scenario_messages(name), task)
 
 
 class Harness:
