@@ -31,7 +31,7 @@ def requests_():
 
 @pytest.fixture
 def recorded(tmp_path, requests_):
-    """A recording holding one answer for each request."""
+    """Write a recording holding one answer for each request."""
     path = write_recording(tmp_path / 'answers.jsonl',
                            [(requests_[0], PLAN_ANSWER), (requests_[1], NVIDIA_STYLE_ANSWER)])
     return path
