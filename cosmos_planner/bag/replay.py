@@ -365,6 +365,8 @@ class Replay:
         kind, cam = self.by_topic[msg.topic]
         decoded = reader.decode(msg)
         if kind == 'task':
+            if self.options.copy_inputs == 'used':
+                self._copy(reader, msg)  # every task is used: it starts a request
             self._on_task(decoded.data, msg.log_time_ns)
         elif kind == 'info':
             self.inputs.camera_info(cam.name, decoded)
