@@ -3,8 +3,9 @@
 Each subcommand is a ``'module:function'`` string; only the chosen one is imported, so
 ``cosmos-planner --help`` and light subcommands never import torch, rclpy or mujoco. A
 subcommand module exposes ``add_arguments(parser)`` and the named function (normally
-``run(args) -> int``, the exit code). Typed planner errors are reported as one clear line on
-stderr with exit code 1; usage errors exit with 2 (argparse's convention); Ctrl-C with 130.
+``run(args) -> int``, the exit code). Typed planner errors (and OS errors such as an
+unwritable output folder) are reported as one clear line on stderr with exit code 1; usage
+errors exit with 2 (argparse's convention); Ctrl-C with 130.
 """
 
 import argparse
@@ -90,7 +91,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         parser, func = _load(name)
         return int(func(parser.parse_args(rest)) or 0)
-    except PlannerError as exc:
+    except (PlannerError, OSError) as exc:  # OSError: unwritable output folder, full disk
         print(f'cosmos-planner {name}: error: {exc}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -194,3 +194,12 @@ def test_demo_on_the_embedded_default(tmp_path, tiny_checkpoint):
     assert summary['status'] == 'ok' and summary['model'] == str(tiny_checkpoint)
     assert (tmp_path / 'demo' / 'plan.json').is_file()
     assert read_image(tmp_path / 'demo' / 'annotated.png').shape == (720, 1280, 3)
+
+
+def test_unwritable_output_is_one_clear_line(tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('not a folder')
+    out = cli('demo', '--out', blocker / 'run', '--backend', 'replay', '--recording',
+              blocker, cwd=tmp_path)
+    assert out.returncode == 1 and 'Traceback' not in out.stderr
+    assert 'error' in out.stderr and str(blocker) in out.stderr
