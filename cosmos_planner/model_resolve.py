@@ -50,11 +50,25 @@ def is_hf_id(model: str) -> bool:
     return bool(_HF_ID.match(model))
 
 
+def hf_cache_dir() -> Optional[str]:
+    """Return the Hugging Face hub cache named by the environment now (None: the default).
+
+    Read at call time, not at import time as huggingface_hub does, so a changed
+    ``HF_HUB_CACHE`` / ``HF_HOME`` is honoured in a long-lived process.
+    """
+    for name in ('HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE'):
+        if os.environ.get(name):
+            return os.environ[name]
+    home = os.environ.get('HF_HOME')
+    return os.path.join(home, 'hub') if home else None
+
+
 def find_in_hf_cache(repo_id: str) -> Optional[Path]:
     """Return the cached snapshot folder of ``repo_id``, or None; never touches the network."""
     try:
         from huggingface_hub import snapshot_download
-        folder = snapshot_download(repo_id=repo_id, local_files_only=True)
+        folder = snapshot_download(repo_id=repo_id, local_files_only=True,
+                                   cache_dir=hf_cache_dir())
     except Exception:  # noqa: BLE001 - any lookup failure means: not available offline
         return None
     path = Path(folder)
@@ -110,5 +124,5 @@ def resolve_default_model() -> ResolvedModel:
         return ResolvedModel(str(path), is_tiny_checkpoint(path))
     cached = find_in_hf_cache(DEFAULT_MODEL_ID)
     if cached is not None and any(cached.glob('*.safetensors')):
-        return ResolvedModel(str(cached), False)
+        return ResolvedModel(str(cached), is_tiny_checkpoint(cached))
     return ResolvedModel(str(ensure_tiny_checkpoint()), True)

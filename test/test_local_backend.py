@@ -1,0 +1,234 @@
+"""The local transformers backend end to end on the tiny random checkpoint.
+
+What it proves: under constrained decoding every answer of a random model is a valid plan
+(both reasoning modes, image and video input), without the constraint the same model fails;
+cancel from another thread stops generation within a couple of tokens; video timestamps come
+from the clip's real fps; missing weights and too-large models fail early with guidance.
+About 30-60 s on 2 cores (most of it the eight short generations).
+"""
+
+import dataclasses
+import json
+import re
+import threading
+
+import numpy as np
+import pytest
+
+from cosmos_planner.decoding import DecodingLimits
+from cosmos_planner.errors import (ConfigError, GenerationCancelled, ModelNotFoundError,
+                                   ModelTooLargeError, ParseError)
+from cosmos_planner.frames import Clip, Frame
+from cosmos_planner.model_memory import choose_placement, count_parameters
+from cosmos_planner.parser import parse_answer
+from cosmos_planner.plan_schema import ModelAnswer
+from cosmos_planner.prompts import build_request, load_preset
+
+torch = pytest.importorskip('torch')
+local = pytest.importorskip('cosmos_planner.backends.local')
+LocalBackend = local.LocalBackend
+GIB = 1024 ** 3
+TASK = 'pick up the red cube'
+NATIVE = (1280, 720)
+# Tight bounds keep the random model's answers short; the grammar machinery is the same.
+SMALL = DecodingLimits(min_points=2, max_points=4, max_steps=2, max_text_chars=24)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope='module')
+def backend(tiny_checkpoint):
+    instance = LocalBackend(str(tiny_checkpoint), device='cpu', max_think_chars=80)
+    yield instance
+    instance.close()
+
+
+def clip(frames, spacing_ns=500_000_000, size=(96, 64), camera='wrist'):
+    rng = np.random.default_rng(frames)
+    return Clip(camera, tuple(
+        Frame(camera=camera, stamp_ns=7_000_000_000 + i * spacing_ns,
+              image=rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8),
+              native_size=NATIVE) for i in range(frames)))
+
+
+def request(preset, frames, reasoning, limits=SMALL, seed=0, max_tokens=None):
+    loaded = load_preset(preset)
+    if limits is not None:
+        loaded = dataclasses.replace(loaded, limits=limits)
+    made = build_request(loaded, clip(frames), TASK, reasoning)
+    sampling = dataclasses.replace(made.sampling, seed=seed,
+                                   max_tokens=max_tokens or made.sampling.max_tokens)
+    return dataclasses.replace(made, sampling=sampling)
+
+
+def model_answer(text):
+    """Validate what follows the think block; a bare list is a plan with no next action."""
+    data = json.loads(text.rpartition('</think>')[2] if '</think>' in text else text)
+    return ModelAnswer.model_validate({'trajectory': data} if isinstance(data, list) else data)
+
+
+@pytest.mark.parametrize('preset,reasoning,frames', [
+    ('trajectory', False, 1), ('trajectory', False, 4), ('trajectory', True, 1),
+    ('trajectory', True, 4), ('plan', False, 4), ('plan', True, 1)])
+def test_constrained_answers_are_valid_plans(backend, tiny_checkpoint, preset, reasoning,
+                                             frames):
+    completion = backend.generate(request(preset, frames, reasoning, seed=frames))
+    assert completion.finish_reason == 'stop'
+    parsed = parse_answer(completion.text, NATIVE)
+    answer = model_answer(completion.text)
+    assert 2 <= len(answer.trajectory) <= SMALL.max_points
+    assert len(parsed.points_px) == len(answer.trajectory)
+    assert (answer.next_action is not None) == (preset == 'plan')
+    assert completion.text.startswith('<think>') == reasoning
+    assert (completion.reasoning is not None) == reasoning
+    assert completion.prompt_tokens > 20 and completion.completion_tokens > 10
+    assert completion.generate_ms > 0 and completion.backend == 'local'
+    assert completion.model == str(tiny_checkpoint)
+    assert completion.meta['tiny_random'] is True and completion.meta['constrained'] is True
+
+
+def test_preset_bounds_as_shipped_also_give_a_valid_plan(backend):
+    completion = backend.generate(request('trajectory', 1, False, limits=None))
+    answer = model_answer(completion.text)
+    assert 2 <= len(answer.trajectory) <= load_preset('trajectory').limits.max_points
+
+
+def test_without_the_constraint_the_same_model_fails(tiny_checkpoint):
+    free = LocalBackend(str(tiny_checkpoint), device='cpu', constrained=False)
+    try:
+        for seed in range(3):
+            completion = free.generate(request('trajectory', 1, False, seed=seed,
+                                               max_tokens=48))
+            assert completion.meta['constrained'] is False
+            with pytest.raises(ParseError):
+                parse_answer(completion.text, NATIVE)
+    finally:
+        free.close()
+
+
+def test_max_tokens_reached_is_reported_as_length(backend):
+    completion = backend.generate(request('plan', 1, False, max_tokens=5))
+    assert completion.finish_reason == 'length' and completion.completion_tokens == 5
+
+
+def test_cancel_from_another_thread_stops_within_tokens(tiny_checkpoint):
+    steps, started = [], threading.Event()
+
+    def on_step(n):
+        steps.append(n)
+        if n >= 3:
+            started.set()
+
+    slow = LocalBackend(str(tiny_checkpoint), device='cpu', constrained=False, on_step=on_step)
+    outcome = {}
+
+    def worker():
+        try:
+            outcome['completion'] = slow.generate(request('trajectory', 4, False,
+                                                          max_tokens=4000))
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            outcome['error'] = exc
+
+    try:
+        slow.cancel()  # idle: a no-op, must not cancel the next request
+        thread = threading.Thread(target=worker)
+        thread.start()
+        assert started.wait(120), 'generation never started'
+        at_cancel = steps[-1]
+        slow.cancel()
+        thread.join(120)
+        assert not thread.is_alive()
+        assert isinstance(outcome.get('error'), GenerationCancelled), outcome
+        assert steps[-1] <= at_cancel + 2 < 4000
+        after = slow.generate(request('trajectory', 1, False, max_tokens=3))
+        assert after.completion_tokens == 3  # the cancel did not stick
+    finally:
+        slow.close()
+
+
+def test_video_goes_with_its_real_fps(backend):
+    from cosmos_planner.model_inputs import prepare_inputs
+
+    def rendered(spacing_ns):
+        inputs = prepare_inputs(backend.processor,
+                                build_request('trajectory', clip(8, spacing_ns), TASK))
+        return inputs, backend.tokenizer.decode(inputs['input_ids'][0])
+
+    inputs, text = rendered(500_000_000)  # 2 fps: temporal patches centred 0.25 s apart + 1 s
+    assert re.findall(r'<([\d.]+) seconds>', text) == ['0.2', '1.2', '2.2', '3.2']
+    assert int(inputs['video_grid_thw'][0][0]) == 4
+    assert text.count('<|vision_start|>') == 4 == text.count('<|vision_end|>')
+    assert '<|vision_start|><0.2 seconds>' not in text  # reference layout, no double wrap
+    assert 'pixel_values_videos' in inputs and 'pixel_values' not in inputs
+    _, text = rendered(250_000_000)  # 4 fps
+    assert re.findall(r'<([\d.]+) seconds>', text) == ['0.1', '0.6', '1.1', '1.6']
+
+
+def test_single_frame_goes_as_an_image(backend):
+    from cosmos_planner.model_inputs import prepare_inputs
+    inputs = prepare_inputs(backend.processor, build_request('plan', clip(1), TASK))
+    assert 'pixel_values' in inputs and 'pixel_values_videos' not in inputs
+    assert ' seconds>' not in backend.tokenizer.decode(inputs['input_ids'][0])
+
+
+def test_missing_weights_say_how_to_provide_them(tmp_path, monkeypatch, tiny_checkpoint):
+    with pytest.raises(ModelNotFoundError, match='does not exist') as missing:
+        LocalBackend(str(tmp_path / 'no-such-model'))
+    for hint in ('config.json and *.safetensors', 'HF_HUB_OFFLINE=1', '--backend openai'):
+        assert hint in str(missing.value)
+    monkeypatch.setenv('HF_HUB_CACHE', str(tmp_path / 'empty-cache'))
+    with pytest.raises(ModelNotFoundError, match='huggingface-cli download nvidia/Cosmos-R'):
+        LocalBackend('nvidia/Cosmos-Reason2-8B')
+    pickled = tmp_path / 'pickled'
+    pickled.mkdir()
+    (pickled / 'config.json').write_text((tiny_checkpoint / 'config.json').read_text())
+    (pickled / 'pytorch_model.bin').write_bytes(b'\0')
+    with pytest.raises(ModelNotFoundError, match='safetensors only'):
+        LocalBackend(str(pickled))
+
+
+def test_placement_from_memory_figures():
+    two_b = 2_000_000_000
+    assert choose_placement(two_b, ram_bytes=32 * GIB).dtype == 'float32'
+    assert choose_placement(two_b, ram_bytes=8 * GIB).dtype == 'bfloat16'
+    gpu = choose_placement(two_b, cuda_free_bytes=80 * GIB, ram_bytes=8 * GIB)
+    assert (gpu.device, gpu.dtype) == ('cuda', 'bfloat16')
+    spill = choose_placement(two_b, cuda_free_bytes=2 * GIB, ram_bytes=64 * GIB)
+    assert (spill.device, spill.dtype) == ('cpu', 'float32')
+    with pytest.raises(ModelTooLargeError, match=r'needs .* GiB at bfloat16.*server backend'):
+        choose_placement(two_b, ram_bytes=4 * GIB)
+    with pytest.raises(ModelTooLargeError):
+        choose_placement(two_b, dtype='float32', ram_bytes=8 * GIB)
+    with pytest.raises(ModelTooLargeError, match='cuda:0'):
+        choose_placement(8 * two_b, device='cuda:0', cuda_free_bytes=8 * GIB, ram_bytes=GIB)
+    with pytest.raises(ConfigError, match='no CUDA'):
+        choose_placement(two_b, device='cuda', ram_bytes=64 * GIB)
+    with pytest.raises(ConfigError, match='dtype'):
+        choose_placement(two_b, dtype='int4', ram_bytes=64 * GIB)
+
+
+def test_too_large_is_refused_before_loading(tiny_checkpoint, backend):
+    assert count_parameters(tiny_checkpoint) == sum(
+        p.numel() for p in backend.model.parameters())
+    with pytest.raises(ModelTooLargeError, match='RAM'):
+        LocalBackend(str(tiny_checkpoint), device='cpu', memory_bytes=64 * 1024)
+
+
+def test_health_says_tiny_and_presence_penalty_hits_generated_tokens_only(backend):
+    health = backend.health()
+    assert health['ok'] and health['tiny_random'] and 'meaningless' in health['detail']
+    penalty = local._PresencePenalty(1.5, prompt_len=2)
+    ids = torch.tensor([[4, 5, 1, 1, 3]])
+    scores = penalty(ids, torch.zeros(1, 8))
+    assert scores[0].tolist() == [0, -1.5, 0, -1.5, 0, 0, 0, 0]
+
+
+def test_split_reasoning():
+    assert local.split_reasoning('<think>\nhm\n</think>\n\n[1]') == ('hm', '\n\n[1]')
+    assert local.split_reasoning('[1]') == (None, '[1]')
