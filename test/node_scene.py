@@ -105,13 +105,13 @@ def ground(points_2d: Sequence[Tuple[float, float]], plane: Sequence[float]) -> 
 
 
 def depth_image() -> np.ndarray:
-    """Registered float32 depth (metres) of ``DEPTH_PLANE`` for every pixel."""
+    """Render the registered float32 depth (metres) of ``DEPTH_PLANE``."""
     v, u = np.mgrid[0:HEIGHT, 0:WIDTH].astype(float)
     return plane_depth(u, v, DEPTH_PLANE).astype(np.float32)
 
 
 def colour_image(seed: int, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
-    """A deterministic RGB test picture (gradients and a block, so JPEG has structure)."""
+    """Draw a deterministic RGB test picture (gradients and a block for JPEG to keep)."""
     rng = np.random.default_rng(seed)
     v, u = np.mgrid[0:height, 0:width]
     img = np.stack([(u * 255 // max(1, width - 1)), (v * 255 // max(1, height - 1)),
@@ -125,7 +125,7 @@ def colour_image(seed: int, width: int = WIDTH, height: int = HEIGHT) -> np.ndar
 
 def camera_info(stamp_ns: int, frame_id: str = CAMERA_FRAME, width: int = WIDTH,
                 height: int = HEIGHT, distorted: bool = True) -> Any:
-    """CameraInfo of the scene camera (or an undistorted camera of another size)."""
+    """Build the scene camera's CameraInfo (or an undistorted one of another size)."""
     from sensor_msgs.msg import CameraInfo
     from cosmos_planner.ros.messages import make_header
     info = CameraInfo(header=make_header(stamp_ns, frame_id), width=width, height=height)
@@ -187,7 +187,7 @@ def depth_msg(depth: np.ndarray, stamp_ns: int, frame_id: str = CAMERA_FRAME) ->
 
 def request_fingerprint(params: Dict[str, Any], messages: Sequence[Tuple[str, Any]],
                         task: str) -> str:
-    """The fingerprint the node computes for ``task`` after receiving ``messages``.
+    """Compute the fingerprint the node computes for ``task`` after ``messages``.
 
     Built with the node's own config mapping, ingest, buffers and prompt builder from the
     same messages (``(topic, msg)``; topics ``NAME/image``, ``NAME/image/compressed``), so
@@ -217,7 +217,7 @@ def request_fingerprint(params: Dict[str, Any], messages: Sequence[Tuple[str, An
 
 
 def write_recording(path: Path, entries: Sequence[Tuple[str, str]]) -> Path:
-    """A replay JSONL (``cosmos_planner.backends.recording`` format) of (fingerprint, text)."""
+    """Write a replay JSONL (``backends.recording`` format) of (fingerprint, text)."""
     with open(path, 'w') as f:
         for fingerprint, text in entries:
             f.write(json.dumps({'v': 1, 'fingerprint': fingerprint, 'text': text,
@@ -229,8 +229,11 @@ def write_recording(path: Path, entries: Sequence[Tuple[str, str]]) -> Path:
 
 def schema_errors(value: Any, schema: Dict[str, Any], root: Dict[str, Any],
                   where: str = '$') -> List[str]:
-    """Violations of ``schema`` by ``value`` (types, required, additionalProperties, const,
-    enum, anyOf, items/prefixItems, min/maxItems, $ref); empty when it validates."""
+    """List the violations of ``schema`` by ``value``; empty when it validates.
+
+    Covers what the plan schema uses: types, required, additionalProperties, const, enum,
+    anyOf, items/prefixItems, min/maxItems and $ref.
+    """
     if '$ref' in schema:
         name = schema['$ref'].split('/')[-1]
         return schema_errors(value, root['$defs'][name], root, where)

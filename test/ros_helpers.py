@@ -77,7 +77,7 @@ def ros_env(domain: int, extra: Optional[Dict[str, str]] = None) -> Dict[str, st
 
 
 def write_params_file(path: Path, node_name: str, params: Dict[str, Any]) -> Path:
-    """A ROS 2 params file ``{node_name: {ros__parameters: params}}`` (dotted keys nested)."""
+    """Write a params file ``{node_name: {ros__parameters: params}}`` (keys nested)."""
     nested: Dict[str, Any] = {}
     for key, value in params.items():
         parts = key.split('.')
@@ -239,7 +239,7 @@ class RosPeer:
 
     def publisher(self, msg_type: Any, topic: str, reliable: bool = True,
                   depth: int = 10) -> Any:
-        """A publisher (reliable by default, so frames are not dropped in tests)."""
+        """Create a reliable publisher by default, so tests do not lose frames."""
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE if reliable
                          else ReliabilityPolicy.BEST_EFFORT)
@@ -325,7 +325,7 @@ class RosPeer:
 
     def get_parameters(self, node_fqn: str, names: Sequence[str],
                        timeout: float = 10.0) -> Dict[str, Any]:
-        """Current values of remote parameters, as Python values."""
+        """Return the current values of remote parameters, as Python values."""
         from rcl_interfaces.srv import GetParameters
         from rclpy.parameter import parameter_value_to_python
         req = GetParameters.Request(names=list(names))
@@ -380,7 +380,7 @@ class SimClock:
 
     @property
     def ns(self) -> int:
-        """The time being published."""
+        """Return the time being published."""
         with self._lock:
             return self._ns
 

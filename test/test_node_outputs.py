@@ -105,7 +105,7 @@ def newest_stamp_ns(name: str) -> int:
 
 
 def fingerprint(name: str, task: str) -> str:
-    """The request fingerprint the node will compute for ``task`` after ``name``'s frames."""
+    """Compute the fingerprint the node computes for ``task`` after ``name``'s frames."""
     return scene.request_fingerprint(PARAMS, scenario_messages(name), task)
 
 
@@ -168,7 +168,7 @@ class Harness:
     # -- helpers ----------------------------------------------------------------------------
     def diag(self, timeout: float = 10.0,
              pred: Any = lambda d: True) -> Dict[str, Dict[str, str]]:
-        """The next /diagnostics (from the newest one on) satisfying ``pred``, as a dict."""
+        """Return the next /diagnostics (newest on) satisfying ``pred``, as a dict."""
         def as_dict(msg: DiagnosticArray) -> Dict[str, Dict[str, str]]:
             return {s.name: dict({kv.key: kv.value for kv in s.values}, _message=s.message,
                                  _level=str(int.from_bytes(s.level, 'little')))
@@ -207,7 +207,7 @@ class Harness:
         self.pubs['task'].publish(String(data=json.dumps({'task': text, 'task_id': task_id})))
 
     def final_status(self, task_id: str, timeout: float = 20.0) -> Dict[str, Any]:
-        """The first status of ``task_id`` that ends its request (not 'accepted')."""
+        """Return the first status of ``task_id`` that ends its request (not accepted)."""
         msg = self.out['status'].wait_for(
             lambda mm: _status_of(mm, task_id) not in (None, 'accepted'), timeout)
         assert msg is not None, f'no final status for {task_id}:\n{self.node.output()[-3000:]}'
@@ -319,8 +319,8 @@ def test_plan_and_every_output_topic(harness: Harness) -> None:
     # ~/gripper: open until the grasp, closed while carrying, open at the release
     grip = _wait_msg(h, 'gripper', stamp)
     assert grip.joint_names == ['test_gripper']
-    assert [p.positions[0] for p in grip.points] == [OPEN_M, CLOSED_M, CLOSED_M, CLOSED_M,
-                                                      OPEN_M]
+    opening = [p.positions[0] for p in grip.points]
+    assert opening == [OPEN_M, CLOSED_M, CLOSED_M, CLOSED_M, OPEN_M]
     np.testing.assert_allclose([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9
                                 for p in grip.points], times, atol=1e-9)
 

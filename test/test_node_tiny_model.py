@@ -12,7 +12,6 @@ Runtime: about 20-40 s on 2 cores (torch and transformers import in the node pro
 
 import json
 from pathlib import Path
-from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 import pytest

@@ -62,7 +62,7 @@ class NodeStats:
     # -- updates (hot path: O(1), one lock) ------------------------------------------------
     def frame(self, camera: str, stamp_ns: int, arrival_ros_ns: int,
               delay_ms: Optional[float]) -> None:
-        """A colour frame of ``camera`` entered the buffer."""
+        """Count a colour frame of ``camera`` that entered the buffer."""
         with self._lock:
             cs = self.cameras[camera]
             cs.frames += 1
@@ -73,24 +73,24 @@ class NodeStats:
                 cs.delays_ms.append(delay_ms)
 
     def depth(self, camera: str) -> None:
-        """A depth image of ``camera`` entered the buffer."""
+        """Count a depth image of ``camera`` that entered the buffer."""
         with self._lock:
             self.cameras[camera].depth_frames += 1
 
     def info(self, camera: str) -> None:
-        """A CameraInfo of ``camera`` was accepted."""
+        """Count an accepted CameraInfo of ``camera``."""
         with self._lock:
             self.cameras[camera].infos += 1
 
     def bad_input(self, camera: str, kind: str, message: str) -> None:
-        """An input of ``camera`` was refused (wrong step, unknown encoding, corrupt JPEG)."""
+        """Count a refused input of ``camera`` (wrong step, unknown encoding, corrupt JPEG)."""
         with self._lock:
             cs = self.cameras[camera]
             cs.bad[kind] += 1
             cs.last_error = message
 
     def outcome(self, status: str, reason: str, timings_ms: Dict[str, float]) -> None:
-        """A planning request ended with ``status`` (``PlanStatus`` value or node status)."""
+        """Record how a planning request ended (``PlanStatus`` value or node status)."""
         with self._lock:
             self.outcomes[status] += 1
             self.last_status, self.last_reason = status, reason
@@ -98,7 +98,7 @@ class NodeStats:
                 self.stage_ms.setdefault(stage, deque(maxlen=64)).append(float(ms))
 
     def clock_reset(self) -> None:
-        """ROS time jumped backwards; buffers were cleared."""
+        """Count a jump of ROS time backwards (the buffers were cleared)."""
         with self._lock:
             self.clock_resets += 1
             for cs in self.cameras.values():
@@ -136,7 +136,7 @@ class NodeStats:
             return sum(self.cameras[camera].bad.values())
 
     def to_array(self, now_ns: int, watchdog_ns: int) -> DiagnosticArray:
-        """The ``/diagnostics`` message: one status per camera, the planner, the backend."""
+        """Build ``/diagnostics``: one status per camera, one for the planner and the backend."""
         arr = DiagnosticArray(header=make_header(now_ns, ''))
         with self._lock:
             cams = {n: (cs.frames, cs.depth_frames, cs.infos, dict(cs.bad),
@@ -188,5 +188,5 @@ def _status(name: str, level: bytes, message: str, values: Dict[str, Any]) -> Di
 
 
 def diagnostics_values(status: DiagnosticStatus) -> Dict[str, str]:
-    """A status' key/values as a dict (for tests and the benchmark)."""
+    """Return a status' key/values as a dict (for tests and the benchmark)."""
     return {kv.key: kv.value for kv in status.values}

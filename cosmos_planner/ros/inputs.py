@@ -23,6 +23,7 @@ from cosmos_planner.frames import DepthFrame, Frame
 from cosmos_planner.ros import messages as m
 from cosmos_planner.ros.diagnostics import NodeStats
 
+
 class SensorInputs:
     """Decode and buffer sensor messages; hold the latest camera models and EE pose."""
 
@@ -50,11 +51,11 @@ class SensorInputs:
 
     # -- callbacks --------------------------------------------------------------------------
     def image(self, camera: str, msg: Any) -> Optional[Frame]:
-        """Raw ``sensor_msgs/Image`` callback body."""
+        """Decode and buffer a raw ``sensor_msgs/Image``."""
         return self._frame(camera, msg, m.frame_from_image_msg)
 
     def compressed(self, camera: str, msg: Any) -> Optional[Frame]:
-        """``sensor_msgs/CompressedImage`` callback body."""
+        """Decode and buffer a ``sensor_msgs/CompressedImage``."""
         return self._frame(camera, msg, m.frame_from_compressed_msg)
 
     def _frame(self, camera: str, msg: Any, decode: Callable[..., Frame]) -> Optional[Frame]:
@@ -82,7 +83,7 @@ class SensorInputs:
         return frame
 
     def depth(self, camera: str, msg: Any) -> Optional[DepthFrame]:
-        """Registered depth callback body (raw or compressedDepth)."""
+        """Decode and buffer a registered depth image (raw or compressedDepth)."""
         try:
             depth = m.depth_from_msg(msg, self.ingest, camera)
         except ImageDecodeError as exc:
@@ -100,7 +101,7 @@ class SensorInputs:
         return depth
 
     def camera_info(self, camera: str, msg: Any) -> None:
-        """CameraInfo callback body: rebuild the camera model only when it changes."""
+        """Take a CameraInfo: rebuild the camera model only when it changes."""
         key = (msg.width, msg.height, tuple(msg.k), tuple(msg.d), msg.distortion_model,
                msg.header.frame_id, msg.binning_x, msg.binning_y, msg.roi.x_offset,
                msg.roi.y_offset, msg.roi.width, msg.roi.height)
@@ -118,7 +119,7 @@ class SensorInputs:
         self.stats.info(camera)
 
     def ee_pose(self, msg: Any) -> None:
-        """End-effector PoseStamped callback body."""
+        """Keep the newest end-effector ``PoseStamped``."""
         try:
             pose = m.pose_from_msg(msg)
         except ValueError as exc:
@@ -129,12 +130,12 @@ class SensorInputs:
 
     # -- reads by the planning worker --------------------------------------------------------
     def camera_model(self, camera: str) -> Optional[Any]:
-        """Latest camera model of ``camera`` (None before its first CameraInfo)."""
+        """Return the latest camera model of ``camera`` (None before its first CameraInfo)."""
         with self._lock:
             return self._camera_models.get(camera)
 
     def latest_frame(self, camera: str) -> Optional[Frame]:
-        """Newest frame of ``camera`` (for the debug image and the hold message)."""
+        """Return the newest frame of ``camera`` (for the hold message)."""
         with self._lock:
             return self._frames.get(camera)
 

@@ -103,7 +103,7 @@ def duration_to_seconds(duration: Duration) -> float:
 
 
 def make_header(stamp_ns: int, frame_id: str) -> Header:
-    """A header with the given stamp (ROS time, ns) and frame id."""
+    """Build a header with the given stamp (ROS time, ns) and frame id."""
     return Header(stamp=ns_to_stamp(stamp_ns), frame_id=frame_id)
 
 
@@ -176,7 +176,7 @@ def pose_from_msg(msg: PoseStamped) -> Tuple[int, str, np.ndarray, np.ndarray]:
 
 
 def image_msg_from_rgb(image: np.ndarray, stamp_ns: int, frame_id: str) -> Image:
-    """An ``rgb8`` ``sensor_msgs/Image`` from an HxWx3 uint8 array (used for debug images)."""
+    """Build an ``rgb8`` ``sensor_msgs/Image`` from an HxWx3 uint8 array (debug images)."""
     arr = np.ascontiguousarray(image)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise ImageDecodeError(
@@ -331,7 +331,7 @@ def debug_image_message(plan: PlanV1, frame: Frame) -> Image:
 
 
 def plan_stamp_ns(plan: PlanV1) -> int:
-    """The plan's stamp as integer nanoseconds (PlanV1 stores float seconds)."""
+    """Return the plan's stamp as integer nanoseconds (PlanV1 stores float seconds)."""
     return int(round(plan.stamp * 1e9))
 
 

@@ -373,7 +373,7 @@ class PlannerNode(LifecycleNode):
                              'buffers cleared')
 
     def _on_stamps_backwards(self, reason: str) -> None:
-        """The buffers saw frame stamps go back and already cleared themselves."""
+        """Cancel work after the buffers saw stamps go back (they cleared themselves)."""
         self._time_reset(reason)
 
     def _time_reset(self, reason: str) -> None:
@@ -417,7 +417,7 @@ class PlannerNode(LifecycleNode):
         return JobResult(outcome, clip, {'snapshot': snapshot_ms}, source)
 
     def _pipeline_config(self, camera: Any, clip: Any) -> Any:
-        """The pipeline config for this request, with the TF transform when there is one."""
+        """Return this request's pipeline config, with the TF transform when there is one."""
         cfg = self.config.pipeline
         target = cfg.grounding.target_frame
         source_frame = (camera.frame_id if camera is not None and camera.frame_id
@@ -431,7 +431,7 @@ class PlannerNode(LifecycleNode):
                                  'target.rotation_xyzw': list(transform.quaternion_xyzw)}), how
 
     def _ee_position(self, now_ns: int, pipeline_cfg: Any) -> Optional[tuple]:
-        """Current gripper position in the output frame, when known and fresh."""
+        """Return the gripper position in the output frame, when known and fresh."""
         if not self.config.ee_pose_enabled or self.inputs is None:
             return None
         ee = self.inputs.ee_pose_latest()
@@ -563,7 +563,7 @@ def _raw_answer(outcome: Any) -> Optional[str]:
 
 
 def make_buffers(cfg: NodeConfig) -> Any:
-    """The per-camera frame buffers (``cosmos_planner.frame_buffer.CameraBuffers``)."""
+    """Build the per-camera frame buffers (``frame_buffer.CameraBuffers``)."""
     from cosmos_planner.frame_buffer import CameraBuffers
 
     return CameraBuffers([c.name for c in cfg.cameras], max_frames=cfg.buffer_max_frames,
@@ -572,7 +572,7 @@ def make_buffers(cfg: NodeConfig) -> Any:
 
 
 def make_node_backend(cfg: NodeConfig) -> Any:
-    """The backend from ``backend.*``; ``faults`` (TEST-ONLY) wraps replay in fault injection."""
+    """Build the backend from ``backend.*``; ``faults`` (TEST-ONLY) wraps replay in faults."""
     from cosmos_planner.backends.factory import make_backend
 
     options = dict(cfg.backend_options)

@@ -28,6 +28,7 @@ RECANCEL_S = 0.1
 #: Longest the canceller keeps trying (a backend that ignores cancel is reported, not fought).
 RECANCEL_LIMIT_S = 60.0
 
+
 @dataclass(frozen=True)
 class PlanJob:
     """One planning request: the task, why it was asked for, and the epoch it belongs to."""
@@ -76,19 +77,19 @@ class PlanningWorker:
 
     @property
     def epoch(self) -> int:
-        """Current epoch; jobs from an older epoch are stale."""
+        """Return the current epoch; jobs from an older epoch are stale."""
         with self._cond:
             return self._epoch
 
     @property
     def running(self) -> Optional[PlanJob]:
-        """The job being planned now, if any."""
+        """Return the job being planned now, if any."""
         with self._cond:
             return self._running
 
     @property
     def busy(self) -> bool:
-        """True while a job runs or waits."""
+        """Tell whether a job runs or waits."""
         with self._cond:
             return self._running is not None or self._pending is not None
 
