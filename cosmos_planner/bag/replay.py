@@ -142,8 +142,14 @@ def params_yaml(values: Dict[str, Any], node: str = 'cosmos_planner') -> str:
     """Write a ``--params-file`` for the live node with exactly these flat values."""
     import yaml
 
-    return yaml.safe_dump({node: {'ros__parameters': dict(sorted(values.items()))}},
-                          sort_keys=False)
+    nested: Dict[str, Any] = {}
+    for key, value in sorted(values.items()):
+        *parents, leaf = key.split('.')
+        cur = nested
+        for part in parents:
+            cur = cur.setdefault(part, {})
+        cur[leaf] = value
+    return yaml.safe_dump({node: {'ros__parameters': nested}}, sort_keys=False)
 
 
 def node_values(options: ReplayOptions, cameras: List[CameraTopics]) -> Dict[str, Any]:
