@@ -177,10 +177,13 @@ class PlanPipeline:
 
         tick = time.perf_counter()
         wps = grounded.waypoints
-        traj = time_waypoints(
-            grounded.frame_id, stamp_ns, grounded.positions, grounded.gripper,
-            grounded.orientation_xyzw, cfg.timing, cfg.safety.max_velocity_mps,
-            roles=[w.role for w in wps], start_position=inputs.ee_position)
+        try:
+            traj = time_waypoints(
+                grounded.frame_id, stamp_ns, grounded.positions, grounded.gripper,
+                grounded.orientation_xyzw, cfg.timing, cfg.safety.max_velocity_mps,
+                roles=[w.role for w in wps], start_position=inputs.ee_position)
+        except ValueError as exc:  # e.g. an end effector 1e15 m away: times stop increasing
+            return _fail(out, PlanStatus.REJECTED, f'cannot time the waypoints: {exc}', 'timing')
         timings['timing'] = _ms(tick)
 
         tick = time.perf_counter()
