@@ -170,6 +170,20 @@ def test_video_goes_with_its_real_fps(backend):
     assert re.findall(r'<([\d.]+) seconds>', text) == ['0.1', '0.6', '1.1', '1.6']
 
 
+def test_fast_video_layout_gives_exactly_the_plain_processor_inputs(backend):
+    from cosmos_planner.model_inputs import prepare_inputs, render_prompt
+    req = build_request('plan', clip(6, size=(128, 96)), TASK)
+    ours = prepare_inputs(backend.processor, req)
+    frames = np.stack([frame.image for frame in req.clip.frames])
+    plain = backend.processor(
+        text=[render_prompt(backend.processor, req)], videos=[frames],
+        video_metadata=[{'total_num_frames': 6, 'fps': 2.0, 'frames_indices': list(range(6))}],
+        do_sample_frames=False, cap_pixels_per_frame=True, return_tensors='pt')
+    assert sorted(ours.keys()) == sorted(plain.keys())
+    for key in ours.keys():
+        assert torch.equal(ours[key], plain[key]), key
+
+
 def test_single_frame_goes_as_an_image(backend):
     from cosmos_planner.model_inputs import prepare_inputs
     inputs = prepare_inputs(backend.processor, build_request('plan', clip(1), TASK))
