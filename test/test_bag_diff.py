@@ -46,8 +46,8 @@ def _write(path: Path, records: List[Dict[str, Any]]) -> Path:
 @pytest.fixture
 def base() -> List[Dict[str, Any]]:
     return [_record(100 * S, _plan(100 * S)), _record(101 * S, _plan(101 * S)),
-            _record(102 * S, None, 'rejected', 'step too long'), _record(None, None,
-                                                                          'no_frames')]
+            _record(102 * S, None, 'rejected', 'step too long'),
+            _record(None, None, 'no_frames')]
 
 
 def test_identical_runs_ignore_ids_timings_and_model(tmp_path: Path, base: list) -> None:
