@@ -170,7 +170,7 @@ def test_video_goes_with_its_real_fps(backend):
     assert re.findall(r'<([\d.]+) seconds>', text) == ['0.1', '0.6', '1.1', '1.6']
 
 
-def test_fast_video_layout_gives_exactly_the_plain_processor_inputs(backend):
+def test_fast_layout_gives_exactly_the_plain_processor_inputs(backend):
     from cosmos_planner.model_inputs import prepare_inputs, render_prompt
     req = build_request('plan', clip(6, size=(128, 96)), TASK)
     ours = prepare_inputs(backend.processor, req)
@@ -179,6 +179,13 @@ def test_fast_video_layout_gives_exactly_the_plain_processor_inputs(backend):
         text=[render_prompt(backend.processor, req)], videos=[frames],
         video_metadata=[{'total_num_frames': 6, 'fps': 2.0, 'frames_indices': list(range(6))}],
         do_sample_frames=False, cap_pixels_per_frame=True, return_tensors='pt')
+    assert sorted(ours.keys()) == sorted(plain.keys())
+    for key in ours.keys():
+        assert torch.equal(ours[key], plain[key]), key
+    still = build_request('plan', clip(1, size=(128, 96)), TASK)
+    ours = prepare_inputs(backend.processor, still)
+    plain = backend.processor(text=[render_prompt(backend.processor, still)],
+                              images=[still.clip.newest.image], return_tensors='pt')
     assert sorted(ours.keys()) == sorted(plain.keys())
     for key in ours.keys():
         assert torch.equal(ours[key], plain[key]), key
