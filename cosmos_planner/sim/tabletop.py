@@ -4,10 +4,14 @@ One object owns the MuJoCo model, data and renderer; the sim node, the benchmark
 tests drive it directly. Time is MuJoCo's ``data.time`` (sim seconds since the last
 reset). The model is compiled once; a reset moves the basket and objects to the new
 seed's layout, so the renderer (an EGL context) is created once and closed explicitly.
-Not thread-safe: the sim node calls it from one thread only.
+
+Not thread-safe. An EGL context can be current in one thread only, so the renderer is
+created on the first render, in the thread that renders, and rendering from any other
+thread raises ``ConfigError`` instead of failing deep inside EGL (``EGL_BAD_ACCESS``).
 """
 
 from dataclasses import dataclass
+import threading
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -75,9 +79,9 @@ class TabletopSim:
         self._finger_range = float(m.jnt_range[m.joint('finger_l_joint').id][1])
         self._specs: Dict[str, ObjectSpec] = {o.name: o for o in cfg.objects}
         self.intrinsics = Intrinsics.from_fovy(cfg.width, cfg.height, cfg.fovy_deg)
+        self._render = bool(render)
         self._renderer = None
-        if render:
-            self._renderer = self._mj.Renderer(m, cfg.height, cfg.width)
+        self._render_thread: Optional[int] = None
         self.gripper_closed = False
         self.grasped: Optional[str] = None
         self.episode = 0
@@ -111,10 +115,11 @@ class TabletopSim:
         return self.layout
 
     def close(self) -> None:
-        """Release the EGL renderer now (its finaliser may run on a thread without GL)."""
+        """Release the EGL renderer now (call it from the rendering thread)."""
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+            self._render_thread = None
 
     def __enter__(self) -> 'TabletopSim':
         return self
@@ -243,8 +248,15 @@ class TabletopSim:
                                        self.data.cam_xmat[self._cam_id])
 
     def _require_renderer(self):
-        if self._renderer is None:
+        if not self._render:
             raise ConfigError('this TabletopSim was created with render=False')
+        me = threading.get_ident()
+        if self._renderer is None:
+            self._renderer = self._mj.Renderer(self.model, self.cfg.height, self.cfg.width)
+            self._render_thread = me
+        elif self._render_thread != me:
+            raise ConfigError('TabletopSim renders only from the thread that rendered first '
+                              '(its EGL context is current there)')
         return self._renderer
 
     def render_rgb(self) -> np.ndarray:
@@ -299,5 +311,7 @@ class TabletopSim:
                         'grasped': self.grasped, **image(ee)},
             'objects': objects,
             'basket': {'position': basket.tolist(), 'half': list(self.cfg.basket_half),
-                       'wall': self.cfg.basket_wall, **image(floor)},
+                       'wall': self.cfg.basket_wall,
+                       'floor': self.cfg.basket_wall_thickness, **image(floor)},
+            'state': self.evaluate().as_dict(),
         }
