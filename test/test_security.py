@@ -1,0 +1,427 @@
+"""Security: secrets, model loading, paths and message content cannot be turned against us.
+
+What is proved, and how (behaviour first, a grep where behaviour cannot reach):
+
+- API keys come from the environment only: no constructor argument or node parameter takes
+  a key (signature and parameter table), the key in the named variable reaches the server
+  (its ``Authorization`` header, captured), and it appears in no log record at DEBUG level
+  (every logger, the openai/httpx ones included), no error message, ``repr`` or ``health()``;
+  the node process, run against a header-capturing server with the key in its environment,
+  never writes it to its log, ``~/status`` or ``/diagnostics``.
+- ``trust_remote_code`` is off: every occurrence in the package, scripts, launch and config
+  files sets it to False and no ``--trust-remote-code`` flag exists (grep), the local backend
+  passes ``trust_remote_code=False``, ``use_safetensors=True`` and ``local_files_only=True``
+  to both Auto classes (recorded at the call), and a checkpoint whose ``auto_map`` points at
+  repository code that would create a canary file loads without running it.
+- Only safetensors weights: a checkpoint with only ``pytorch_model.bin`` is refused with a
+  typed error before anything is unpickled, and a booby-trapped ``pytorch_model.bin`` lying
+  next to the safetensors (a pickle that creates a canary file when loaded, proved live
+  here) is never loaded.
+- Paths from parameters are validated: missing, directory-instead-of-file and unwritable
+  paths give typed errors naming the path.
+- Message content has no effect on the filesystem: tasks (and task ids, frame ids) full of
+  paths, ``../``, shell syntax and JSONL line breaks change nothing on disk but the one
+  configured recording, where they stay one escaped JSON line each.
+- The replay command never overwrites an existing output without ``--force`` (and never
+  deletes a directory that is not a replay run, even with it).
+
+Runtime: about 15-25 s (one tiny-checkpoint load per behavioural load test, one node start).
+Rerun: ``python -m pytest test/test_security.py -q``.
+"""
+
+import inspect
+import io
+import json
+import logging
+from pathlib import Path
+import re
+import shutil
+import time
+from typing import Any, Dict, Iterator, List
+
+import numpy as np
+import pytest
+
+from cosmos_planner.backends.base import Completion
+from cosmos_planner.backends.faults import Fault, FaultInjectingBackend
+from cosmos_planner.backends.openai_compat import OpenAICompatBackend
+from cosmos_planner.backends.recording import RecordingBackend, ReplayBackend
+from cosmos_planner.errors import (BackendError, ConfigError, ModelNotFoundError,
+                                   PlannerError)
+from cosmos_planner.frames import Clip, Frame
+from cosmos_planner.planner import Planner
+from cosmos_planner.prompts import build_request
+from fault_server import FaultServer, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+CANARY_KEY = 'sk-canary-0123456789abcdef'
+HOSTILE_TASKS = [
+    '../../../../etc/passwd', '/tmp/cosmos_planner_canary_task', 'write ./pwned.txt',
+    '$(touch pwned_shell)', '`touch pwned_tick`; rm -rf ~', '..\\..\\windows\\system32',
+    'line one\n{"v": 1, "fingerprint": "forged", "text": "[[1, 2]]"}\nline three',
+    '\x00/etc/shadow', 'file:///etc/hosts', '%2e%2e%2f%2e%2e%2fetc', '~/.ssh/id_rsa',
+]
+
+
+def _clip(frame_id: str = 'cam') -> Clip:
+    image = np.zeros((32, 32, 3), np.uint8)
+    return Clip('cam', (Frame('cam', 10**9, image, (640, 480), frame_id),))
+
+
+def _tree(root: Path) -> Dict[str, int]:
+    """Return every file under ``root`` with its size (what a write would change)."""
+    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob('*'))
+            if p.is_file()}
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+class HeaderCapturingServer(FaultServer):
+    """The fault server, also recording the ``Authorization`` header of every request."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Start empty; headers are appended per request."""
+        super().__init__(*args, **kwargs)
+        self.authorizations: List[str] = []
+
+    def _handler_class(self) -> type:
+        base = super()._handler_class()
+        server = self
+
+        class Handler(base):  # type: ignore[valid-type, misc]
+            def parse_request(self) -> bool:
+                ok = super().parse_request()
+                if ok:
+                    server.authorizations.append(self.headers.get('Authorization', ''))
+                return ok
+
+        return Handler
+
+
+@pytest.fixture
+def all_logs() -> Iterator[io.StringIO]:
+    """Capture every log record of every logger at DEBUG, as a deployment might."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+
+
+def test_no_constructor_or_parameter_takes_a_key() -> None:
+    params = inspect.signature(OpenAICompatBackend).parameters
+    assert 'api_key_env' in params
+    assert not [n for n in params if 'key' in n.lower() and n != 'api_key_env'], list(params)
+    from cosmos_planner.ros.params import all_specs
+
+    names = [n for n in all_specs(['cam0']) if re.search(r'key|token|secret|passw', n, re.I)]
+    assert names == ['backend.api_key_env'], names
+
+
+def test_api_key_from_the_environment_reaches_the_server_and_nothing_else(
+        monkeypatch: pytest.MonkeyPatch, all_logs: io.StringIO) -> None:
+    monkeypatch.setenv('COSMOS_TEST_KEY', CANARY_KEY)
+    request = build_request('plan', _clip(), 'pick up the cube', False)
+    seen: List[str] = []
+    with HeaderCapturingServer() as server:
+        backend = OpenAICompatBackend(server.url, api_key_env='COSMOS_TEST_KEY', timeout_s=2,
+                                      max_retries=1, backoff_s=0.01, backoff_max_s=0.02)
+        assert backend.generate(request).text
+        for fault in ('status:401', 'status:500', 'garbage', 'half_close'):
+            server.default = fault
+            with pytest.raises(BackendError) as info:
+                backend.generate(request)
+            seen += [str(info.value), repr(info.value)]
+        server.default = 'ok'
+        seen += [repr(backend), json.dumps(backend.health(), default=str)]
+        assert f'Bearer {CANARY_KEY}' in server.authorizations
+    dead = OpenAICompatBackend(f'http://127.0.0.1:{free_port()}/v1', model='m',
+                               api_key_env='COSMOS_TEST_KEY', probe=False, max_retries=0,
+                               timeout_s=1)
+    with pytest.raises(BackendError) as info:
+        dead.generate(request)
+    seen += [str(info.value), json.dumps(dead.health(), default=str)]
+    logs = all_logs.getvalue()
+    assert logs, 'nothing was logged: the capture is broken'
+    for text in seen + [logs]:
+        assert CANARY_KEY not in text and CANARY_KEY[3:] not in text
+
+
+def test_an_unset_key_variable_is_a_config_error_naming_the_variable_not_a_value(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv('COSMOS_TEST_KEY', raising=False)
+    with pytest.raises(ConfigError, match='COSMOS_TEST_KEY'):
+        OpenAICompatBackend('http://127.0.0.1:9/v1', model='m', api_key_env='COSMOS_TEST_KEY',
+                            probe=False)
+
+
+# --- trust_remote_code and weights ----------------------------------------------------------
+
+SOURCE_GLOBS = ('cosmos_planner/**/*.py', 'scripts/*', 'launch/*', 'config/**/*.yaml',
+                'setup.py', 'bench/*.py')
+
+
+def test_trust_remote_code_is_never_enabled_in_the_sources() -> None:
+    files = [p for g in SOURCE_GLOBS for p in ROOT.glob(g) if p.is_file()]
+    assert len(files) > 20
+    setting = re.compile(r'trust[_-]remote[_-]code\s*[=:]\s*([A-Za-z0-9_]+)', re.I)
+    found = 0
+    for path in files:
+        text = path.read_text(errors='replace')
+        assert '--trust-remote-code' not in text, path
+        for match in setting.finditer(text):
+            found += 1
+            assert match.group(1) in ('False', 'false'), f'{path}: {match.group(0)}'
+    assert found >= 2, 'the local backend no longer says trust_remote_code=False explicitly'
+
+
+class _Canary:
+    """Unpickling this object creates a file: a stand-in for a malicious checkpoint."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> Any:
+        return (Path.touch, (Path(self.path),))
+
+
+def _copy_checkpoint(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.fixture(scope='module')
+def local_module() -> Any:
+    pytest.importorskip('torch')
+    import torch
+
+    torch.set_num_threads(1)
+    return pytest.importorskip('cosmos_planner.backends.local')
+
+
+def test_local_backend_loads_safetensors_only_without_remote_code(
+        tiny_checkpoint: Path, tmp_path: Path, local_module: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+    import transformers
+
+    ckpt = _copy_checkpoint(tiny_checkpoint, tmp_path / 'ckpt')
+    # Booby trap 1: a pickled .bin next to the safetensors (proved live on a copy).
+    trap = tmp_path / 'bin_was_unpickled'
+    torch.save({'weight': _Canary(trap)}, ckpt / 'pytorch_model.bin')
+    probe = tmp_path / 'probe.bin'
+    shutil.copy(ckpt / 'pytorch_model.bin', probe)
+    torch.load(probe, weights_only=False)
+    assert trap.exists(), 'the booby trap does not work; the test would prove nothing'
+    trap.unlink()
+    # Booby trap 2: repository code named by auto_map, which would run at import.
+    code_ran = tmp_path / 'remote_code_ran'
+    (ckpt / 'evil_model.py').write_text(
+        f'from pathlib import Path\nPath({str(code_ran)!r}).touch()\n'
+        'from transformers import Qwen3VLForConditionalGeneration as EvilModel\n'
+        'from transformers import Qwen3VLProcessor as EvilProcessor\n')
+    config = json.loads((ckpt / 'config.json').read_text())
+    config['auto_map'] = {'AutoModelForImageTextToText': 'evil_model.EvilModel',
+                          'AutoProcessor': 'evil_model.EvilProcessor'}
+    (ckpt / 'config.json').write_text(json.dumps(config))
+    calls: List[Dict[str, Any]] = []
+    for cls in (transformers.AutoProcessor, transformers.AutoModelForImageTextToText):
+        real = cls.from_pretrained.__func__
+
+        def recording(klass: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            calls.append({'class': klass.__name__, **kwargs})
+            return _real(klass, *args, **kwargs)
+
+        monkeypatch.setattr(cls, 'from_pretrained', classmethod(recording))
+    try:
+        backend = local_module.LocalBackend(str(ckpt), device='cpu', dtype='float32')
+    except BackendError as exc:
+        print(f'checkpoint refused: {exc}')
+        backend = None      # refusing the checkpoint outright is also safe
+    assert not trap.exists(), 'pytorch_model.bin was unpickled'
+    assert not code_ran.exists(), 'repository code from auto_map was executed'
+    assert {c['class'] for c in calls} == {'AutoProcessor', 'AutoModelForImageTextToText'}
+    for call in calls:
+        assert call.get('trust_remote_code') is False, call
+        assert call.get('local_files_only') is True, call
+    model_call = [c for c in calls if c['class'] == 'AutoModelForImageTextToText'][0]
+    assert model_call.get('use_safetensors') is True
+    if backend is not None:
+        assert backend.health()['ok'] is True
+
+
+def test_a_checkpoint_with_only_pytorch_bin_is_refused_before_unpickling(
+        tiny_checkpoint: Path, tmp_path: Path, local_module: Any) -> None:
+    import torch
+
+    ckpt = _copy_checkpoint(tiny_checkpoint, tmp_path / 'bin_only')
+    trap = tmp_path / 'bin_was_unpickled'
+    for file in ckpt.glob('*.safetensors'):
+        file.unlink()
+    (ckpt / 'model.safetensors.index.json').unlink(missing_ok=True)
+    torch.save({'weight': _Canary(trap)}, ckpt / 'pytorch_model.bin')
+    with pytest.raises(ModelNotFoundError, match='safetensors') as info:
+        local_module.LocalBackend(str(ckpt), device='cpu', dtype='float32')
+    assert 'bin' in str(info.value)
+    assert not trap.exists()
+
+
+# --- paths from parameters --------------------------------------------------------------------
+
+def test_paths_from_parameters_are_validated(tmp_path: Path) -> None:
+    from cosmos_planner.backends.factory import make_backend
+    from cosmos_planner.prompts import load_preset
+
+    a_file = tmp_path / 'a_file.txt'
+    a_file.write_text('not a directory')
+    cases = [
+        lambda: make_backend('replay', path=str(tmp_path / 'missing.jsonl')),
+        lambda: make_backend('replay', path=str(tmp_path)),
+        lambda: ReplayBackend(tmp_path / 'missing.jsonl'),
+        lambda: RecordingBackend(FaultInjectingBackend(None), tmp_path),
+        lambda: RecordingBackend(FaultInjectingBackend(None), a_file / 'sub' / 'r.jsonl'),
+        lambda: load_preset(str(tmp_path / 'missing.yaml')),
+        lambda: load_preset('../../etc/passwd'),
+        lambda: load_preset(str(a_file)),
+    ]
+    for i, case in enumerate(cases):
+        with pytest.raises(PlannerError) as info:
+            case()
+        assert str(info.value), i
+    local = pytest.importorskip('cosmos_planner.backends.local')
+    for model in (str(a_file), str(tmp_path / 'nope'), '../../../etc', str(tmp_path)):
+        with pytest.raises(ModelNotFoundError):
+            local.LocalBackend(model, device='cpu')
+    assert _tree(tmp_path) == {'a_file.txt': len('not a directory')}
+
+
+# --- message content and the filesystem -------------------------------------------------------
+
+def test_task_text_cannot_read_or_write_files(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / 'work'
+    work.mkdir()
+    monkeypatch.chdir(work)
+    record = tmp_path / 'answers.jsonl'
+    answer = json.dumps({'trajectory': [{'point_2d': [500, 500]}]})
+    inner = FaultInjectingBackend(None, then=Fault('garbage', text=answer))
+    planner = Planner(RecordingBackend(inner, record), 'plan', max_attempts=1)
+    outside = Path('/tmp/cosmos_planner_canary_task')
+    outside.unlink(missing_ok=True)
+    for i, task in enumerate(HOSTILE_TASKS):
+        frame_id = ['../../etc', '/dev/null', 'cam'][i % 3]
+        result = planner.plan(_clip(frame_id), task)
+        assert result.ok, result.error
+    assert _tree(work) == {} and not outside.exists()
+    lines = record.read_text().splitlines()
+    assert len(lines) == len(HOSTILE_TASKS), 'a task broke the one-line-per-answer format'
+    tasks = [json.loads(line)['task'] for line in lines]
+    assert tasks == [build_request('plan', _clip(), t.strip(), False).task
+                     for t in HOSTILE_TASKS]
+    assert all(json.loads(line)['fingerprint'] != 'forged' for line in lines)
+    # The recording replays the same answers for the same requests, the forged line aside.
+    replay = ReplayBackend(record)
+    request = build_request('plan', _clip('cam'), HOSTILE_TASKS[6].strip(), False)
+    assert isinstance(replay.generate(request), Completion)
+
+
+# --- replay output --------------------------------------------------------------------------
+
+def test_replay_command_never_overwrites_without_force(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from cosmos_planner.bag.scenes import SceneSpec, write_scene_bag
+    from cosmos_planner.cli import main
+
+    bag = write_scene_bag(tmp_path / 'bag', SceneSpec(duration_s=0.6)).path
+    args = [str(bag), '--task', 'pick the cube', '--no-progress', '--no-video']
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'plans.jsonl').write_text('precious results\n')
+    before = _tree(tmp_path)
+    assert main(['replay', *args, '--out', str(out)]) != 0
+    assert '--force' in capsys.readouterr().err
+    assert _tree(tmp_path) == before
+    # --force deletes only replay runs: a directory that is not one survives, as does a file.
+    assert main(['replay', *args, '--out', str(out), '--force']) != 0
+    assert 'not a replay run' in capsys.readouterr().err
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('keep')
+    assert main(['replay', *args, '--out', str(a_file), '--force']) != 0
+    assert _tree(tmp_path) == {**before, 'a_file': 4}
+
+
+# --- the node: key in its environment, hostile tasks on ~/task ---------------------------------
+
+def test_node_never_shows_the_key_and_tasks_touch_no_files(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    pytest.importorskip('rclpy')
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import String
+
+    import node_scene as scene
+    from ros_helpers import (claim_domain_id, NodeProcess, node_command, release_domain_id,
+                             RosPeer, wait_until, write_params_file)
+
+    work = tmp_path / 'node_cwd'
+    work.mkdir()
+    monkeypatch.chdir(work)     # the node process inherits it: relative writes land here
+    outside = Path('/tmp/cosmos_planner_canary_task')
+    outside.unlink(missing_ok=True)
+    domain = claim_domain_id()
+    with HeaderCapturingServer() as server:
+        params = write_params_file(tmp_path / 'params.yaml', 'cosmos_planner', {
+            'backend.kind': 'openai', 'backend.base_url': server.url,
+            'backend.api_key_env': 'COSMOS_TEST_KEY', 'backend.timeout_s': 10.0,
+            'cameras.names': ['cam0'], 'qos.reliable': True, 'buffer.fps': 0.0,
+            'buffer.max_frames': 1, 'target.frame': 'world', 'tf.use_tf': False,
+            'planner.max_attempts': 1, 'diagnostics.period_s': 0.2})
+        cmd = node_command('planner_node', 'cosmos_planner.ros.planner_node') + [
+            '--ros-args', '--params-file', str(params), '--log-level', 'debug']
+        node = NodeProcess(cmd, domain, tmp_path / 'node.log',
+                           env={'COSMOS_TEST_KEY': CANARY_KEY}).start()
+        peer = RosPeer(domain)
+        try:
+            status = peer.collect(String, '/cosmos_planner/status', depth=100)
+            diags = peer.collect(DiagnosticArray, '/diagnostics', depth=50)
+            state = peer.wait_for_lifecycle_state('/cosmos_planner', 'active', 60, node.alive)
+            assert state == 'active', node.output()[-3000:]
+            image = peer.publisher(Image, 'cam0/image')
+            info = peer.publisher(CameraInfo, 'cam0/camera_info')
+            task_pub = peer.publisher(String, '/cosmos_planner/task')
+            for pub in (image, info, task_pub):
+                assert peer.wait_for_subscribers(pub)
+            info.publish(scene.camera_info(0))
+            for i, task in enumerate(HOSTILE_TASKS):
+                image.publish(scene.raw_image(scene.colour_image(i), time.time_ns(),
+                                              frame_id=['../../etc', 'cam0_optical'][i % 2]))
+                time.sleep(0.05)
+                task_pub.publish(String(data=json.dumps({'task': task,
+                                                         'task_id': f'../../t{i}'})))
+                done = status.wait_for(lambda msg, i=i: _ended(msg, f'../../t{i}'), 20)
+                assert done is not None, node.output()[-3000:]
+            assert wait_until(lambda: diags.count() > 3, 10)
+            assert node.alive()
+        finally:
+            peer.close()
+            node.stop()
+            release_domain_id(domain)
+        assert f'Bearer {CANARY_KEY}' in server.authorizations
+        assert server.chat_count >= len(HOSTILE_TASKS)
+    texts = [node.output()] + [m.data for m in status.messages] + [
+        str(m) for m in diags.messages]
+    assert 'DEBUG' in texts[0] or '[debug]' in texts[0].lower(), 'not at debug level'
+    for text in texts:
+        assert CANARY_KEY not in text and CANARY_KEY[3:] not in text
+    assert _tree(work) == {} and not outside.exists()
+
+
+def _ended(msg: Any, task_id: str) -> bool:
+    data = json.loads(msg.data)
+    return data.get('task_id') == task_id and data.get('status') not in ('accepted', None)
