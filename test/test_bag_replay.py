@@ -137,7 +137,7 @@ def test_annotated_video_and_summary(runs: Dict[str, Any]) -> None:
         frames += 1
     cap.release()
     summary = json.loads((out / 'summary.json').read_text())
-    assert frames == summary['video_frames'] == 15  # 5 fps camera, under the 10 fps cap
+    assert frames == summary['video_frames'] == 15  # 5 fps camera, at the 5 fps cap (2 % slack)
     assert summary['statuses'].get('ok', 0) == summary['plans']
     assert 'generate' in summary['stage_ms'] and summary['frames'] == 15
     assert summary['decoded_frames'] < summary['frames']  # lazy decode skipped some

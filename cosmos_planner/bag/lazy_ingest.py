@@ -141,3 +141,50 @@ class LazyIngest:
             raise RuntimeError(
                 'the frame buffer kept a frame the replay predicted it would skip; '
                 're-run with --decode-all and report this')
+
+
+class LazyMessage:
+    """A recorded message whose header is read from the CDR bytes; the rest on demand.
+
+    Deciding whether a frame is needed takes only its stamp, so most frames of a 30 fps
+    camera are never deserialized. Any other attribute deserializes the whole message once
+    (with the bag's typestore) and is then read from it, so decoders that read fields by
+    name (``FrameIngest``) work unchanged.
+    """
+
+    __slots__ = ('_decode', '_msg', 'header')
+
+    def __init__(self, raw: bytes, decode: Any) -> None:
+        self._decode = decode
+        self._msg: Any = None
+        self.header = peek_header(raw) or self._full().header
+
+    def _full(self) -> Any:
+        if self._msg is None:
+            self._msg = self._decode()
+        return self._msg
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._full(), name)
+
+
+def peek_header(raw: bytes) -> Optional[Any]:
+    """Read ``std_msgs/Header`` (the first field of images and camera infos) from CDR.
+
+    Returns None when the bytes do not look like a CDR message starting with a header, so
+    the caller falls back to full deserialization (and its clear error).
+    """
+    import struct
+    from types import SimpleNamespace
+
+    if len(raw) < 16 or raw[0] != 0 or raw[1] not in (0, 1):
+        return None
+    endian = '<' if raw[1] == 1 else '>'
+    sec, nanosec, length = struct.unpack_from(endian + 'iII', raw, 4)
+    if length < 1 or 16 + length > len(raw) or nanosec >= 1_000_000_000:
+        return None
+    try:
+        frame_id = raw[16:16 + length - 1].decode('utf-8')
+    except UnicodeDecodeError:
+        return None
+    return SimpleNamespace(stamp=SimpleNamespace(sec=sec, nanosec=nanosec), frame_id=frame_id)

@@ -59,7 +59,7 @@ class RunWriter:
     """Writes one replay run; use as a context manager so everything is closed."""
 
     def __init__(self, out: Path, options: Dict[str, Any], force: bool = False,
-                 video_fps: float = 10.0, video_max_width: int = 960,
+                 video_fps: float = 5.0, video_max_width: int = 640,
                  video: bool = True) -> None:
         self.out = Path(out)
         prepare_run_dir(self.out, force)

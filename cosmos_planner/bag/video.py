@@ -5,9 +5,10 @@ frame was logged and still valid at the frame's stamp (``valid_until``), i.e. wh
 controller listening to the node would be executing when that frame arrived. Frames with no
 such plan are written undrawn with a note, so the video keeps the camera's timing.
 
-Frames are written at most ``fps`` per second of header time (the camera's own rate when
-lower) and at most ``max_width`` wide, because encoding every 720p frame would dominate an
-offline replay that otherwise runs many times faster than real time. Drawing uses
+Frames are written at most ``fps`` (default 5) per second of header time (the camera's own
+rate when lower) and at most ``max_width`` (default 640) wide, because decoding and encoding
+every 720p frame would dominate an offline replay that otherwise runs many times faster
+than real time (see bench/bench_replay.py). Drawing uses
 :func:`cosmos_planner.annotate.draw_plan`, the same routine as ``~/debug_image``.
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 class AnnotatedVideo:
     """Append frames to an MP4 (``mp4v``); ``close`` finalises it (also on errors)."""
 
-    def __init__(self, path: Path, fps: float = 10.0, max_width: int = 960) -> None:
+    def __init__(self, path: Path, fps: float = 5.0, max_width: int = 640) -> None:
         self.path = Path(path)
         self.fps = float(fps)
         self.max_width = int(max_width)
