@@ -100,3 +100,30 @@ def test_unknown_bag_is_a_clear_error(peer: RosPeer, tmp_path: Path) -> None:
     with pytest.raises(BagError) as err:
         Player(peer.node, PlayOptions(bag=str(tmp_path / 'nothing'))).run()
     assert err.value.kind == 'not_found'
+
+
+def test_uninstalled_types_and_recorded_clock_are_skipped(peer: RosPeer,
+                                                          tmp_path: Path) -> None:
+    from cosmos_planner.bag.writer import BagWriter
+
+    with BagWriter(tmp_path / 'bag') as bag:
+        bag.add_topic('/custom', 'my_pkg/msg/Thing', msgdef='int32 x\n',
+                      rihs01='RIHS01_' + '0' * 64)
+        bag.add_topic('/clock', 'rosgraph_msgs/msg/Clock')
+        bag.add_topic('/chatter', 'std_msgs/msg/String')
+        ts = bag.typestore
+        for i in range(3):
+            bag.write('/custom', 1_000 + i, b'\x00\x01\x00\x00\x07\x00\x00\x00')
+            bag.write_msg('/clock', 1_000 + i, ts.types['rosgraph_msgs/msg/Clock'](
+                clock=ts.types['builtin_interfaces/msg/Time'](sec=0, nanosec=1_000 + i)))
+            bag.write_msg('/chatter', 1_000 + i, ts.types['std_msgs/msg/String'](data=str(i)))
+    chatter = peer.collect(String, '/chatter')
+    stats = Player(peer.node, PlayOptions(bag=str(tmp_path / 'bag'), clock_hz=50.0,
+                                          wait_for_subscribers_s=10.0)).run()
+    assert stats.published == {'/chatter': 3}
+    assert 'not installed' in stats.skipped_topics['/custom']
+    assert 'replaced by --clock' in stats.skipped_topics['/clock']
+    assert wait_until(lambda: chatter.count() == 3, 10.0)
+    with pytest.raises(BagError) as err:  # asked for by name: an error, not a skip
+        Player(peer.node, PlayOptions(bag=str(tmp_path / 'bag'), topics=('/custom',))).run()
+    assert err.value.kind == 'unknown_type' and 'my_pkg' in str(err.value)

@@ -257,3 +257,39 @@ def test_ctrl_c_leaves_a_readable_run(runs: Dict[str, Any]) -> None:
     copied = list(read_ros2_messages(str(out / 'bag' / 'bag.mcap')))
     assert copied and max(m.log_time_ns for m in copied) < 102_000_000_000
     shutil.rmtree(out)
+
+
+def test_cli_replay_all_inputs_and_debug_image(runs: Dict[str, Any],
+                                               capsys: pytest.CaptureFixture) -> None:
+    from cosmos_planner.cli import main
+
+    root = runs['root']
+    args = ['replay', str(root / 'raw'), '--out', str(root / 'cli'), '--responses',
+            str(root / 'raw_answers.jsonl'), '--replan-period', '1', '--copy-inputs', 'all',
+            '--debug-image', '--no-progress', '--no-video']
+    args += [a for k, v in WIDE.items() for a in ('-p', f'{k}:={json.dumps(v)}')]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert f'plans {runs["raw"].plans}' in printed and 'x real time' in printed
+    topics = _read_output(root / 'cli')
+    assert {t: len(v) for t, v in topics.items() if not t.startswith('/cosmos_planner')} == \
+        {t: n for t, n in runs['raw_bag'].counts.items() if t != TASK_TOPIC}
+    assert len(topics['/cosmos_planner/debug_image']) == runs['raw'].plans
+    assert not (root / 'cli' / 'annotated.mp4').exists()
+    assert main(args) == 1 and '--force' in capsys.readouterr().err  # no silent overwrite
+
+
+def test_two_cameras_primary_and_context(runs: Dict[str, Any]) -> None:
+    root = runs['root']
+    write_scene_bag(root / 'two', SceneSpec(cameras=('front', 'side'), duration_s=1.2,
+                                            tasks=((0.55, TASK),)))
+    summary = replay_bag(ReplayOptions(
+        bag=root / 'two', out=root / 'two_out', cameras=['/front/image_raw', '/side/image_raw'],
+        responses=root / 'raw_answers.jsonl', params=WIDE, progress=False))
+    assert summary.frames == 12 and summary.requests == 1
+    assert summary.statuses == {'backend_failed': 1}  # nothing recorded for these clips
+    run = json.loads((root / 'two_out' / 'run.json').read_text())
+    assert run['params']['cameras.names'] == ['front', 'side']
+    assert run['params']['cameras.side.depth_topic'] == '/side/depth/image_raw'
+    topics = _read_output(root / 'two_out')
+    assert topics['/side/image_raw'] and topics['/front/image_raw']  # context frames copied

@@ -17,7 +17,9 @@ Both publish ``/clock`` (rosgraph_msgs/Clock) periodically at the given frequenc
 its log time. A node therefore sees the same clock and the same message order either way;
 its timers (the replan period) fire at the first ``/clock`` at or after their deadline, so
 with either player the plans' source frames can differ only where a frame's log time lies
-within one clock period of a timer deadline. ``--loop`` restarts at the bag start, which
+within one clock period of a timer deadline. A ``/clock`` recorded in the bag (from a
+simulator) is not played with ``--clock`` (two clocks would fight); without ``--clock`` it is
+played like any topic and drives sim time itself. ``--loop`` restarts at the bag start, which
 makes ``/clock`` jump backwards (the node clears its buffers, as on a sim reset). QoS:
 ``reliable`` (default here; keep-last ``--depth``) never drops on a healthy localhost
 link, which the tests rely on; ``best_effort`` is the camera-driver behaviour
@@ -75,6 +77,7 @@ class PlayStats:
     published: Dict[str, int] = field(default_factory=dict)
     clock_messages: int = 0
     loops: int = 0
+    #: topic -> why it was not played
     skipped_topics: Dict[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
     stopped: bool = False
@@ -116,7 +119,10 @@ def select_topics(reader: BagReader, options: PlayOptions) -> Dict[str, Any]:
     asked = list(options.topics)
     for topic in asked:
         reader.require(topic, ())
-    names = asked or [t for t in available if t not in options.exclude]
+    exclude = set(options.exclude)
+    if options.clock_hz:
+        exclude.add('/clock')  # the player's own clock replaces a recorded one
+    names = asked or [t for t in available if t not in exclude]
     classes: Dict[str, Any] = {}
     for topic in names:
         try:
@@ -149,8 +155,12 @@ class Player:
         with BagReader(opts.bag, opts.typestore) as reader:
             classes = select_topics(reader, opts)
             for topic, info in reader.topics.items():
-                if topic not in classes and topic not in opts.exclude:
-                    self.stats.skipped_topics[topic] = info.msgtype
+                if topic in classes or topic in opts.exclude or (
+                        opts.topics and topic not in opts.topics):
+                    continue
+                self.stats.skipped_topics[topic] = (
+                    'recorded clock replaced by --clock' if topic == '/clock' and opts.clock_hz
+                    else f'type {info.msgtype} is not installed')
             qos = qos_profile(opts.qos, opts.depth)
             pubs = {topic: self.node.create_publisher(cls, opts.remap.get(topic, topic), qos)
                     for topic, cls in classes.items()}
@@ -281,6 +291,6 @@ def run(args: argparse.Namespace) -> int:
         print(f'played {total} messages on {len(stats.published)} topics, '
               f'{stats.clock_messages} /clock, {stats.loops} pass(es) in {stats.wall_s:.1f} s'
               + (' (stopped)' if stats.stopped else ''))
-        for topic, msgtype in stats.skipped_topics.items():
-            print(f'  skipped {topic}: type {msgtype} not installed', file=sys.stderr)
+        for topic, why in stats.skipped_topics.items():
+            print(f'  skipped {topic}: {why}', file=sys.stderr)
     return code
