@@ -10,11 +10,22 @@ callbacks with the recorded messages, and publishes the messages the node would 
 Time: bag time is the recorded log time, which is what ``/clock`` carries when a bag is
 played with ``--clock``; buffers and staleness use header stamps exactly as the node does.
 The planning schedule is the node's (see :mod:`cosmos_planner.bag.schedule`): a request
-when a task arrives (from ``--task`` at the bag start and/or from the bag's task topic),
-then on every ``replan_period_s`` tick of bag time (multiples of the period, as the node's
-ROS-clock timer created at start-up under sim time) when nothing is in flight. Model time
-(``--model-time``) decides when a result is published: ``recorded`` (default: the backend's
-generation time, as recorded for replayed answers), ``zero`` or ``measured``.
+when a task arrives, then on every ``replan_period_s`` tick of bag time (multiples of the
+period, as the node's ROS-clock timer created at start-up under sim time) when nothing is in
+flight. Tasks come from the bag's task topic (``~/task``: plain text or JSON with ``task`` and
+``task_id``, as the node parses it) and/or from ``--task``, which arrives ``--task-at``
+seconds after the bag start or, by default, with the first primary frame (a task before any
+frame could only fail with ``no_frames``). Model time (``--model-time``) decides when a result
+is published: ``recorded`` (default: the backend's generation time, as recorded for replayed
+answers, which keeps regression replays deterministic), ``zero`` or ``measured`` (wall time
+of the whole pipeline in this run).
+
+The end-effector pose (``ee_pose.enabled``) is read from the bag's ``ee_pose.topic`` when
+recorded. Differences from the node, on purpose: no TF lookup (the static ``target.*``
+transform of the parameters is used, as on pip-only machines); no ``/diagnostics``; a
+generation is never interrupted (a superseded request's result is dropped instead, which
+publishes the same messages); frames the buffer would not take are not decoded
+(:mod:`cosmos_planner.bag.lazy_ingest`; ``--decode-all`` decodes them all).
 
 Outputs, ids and stamps: see :mod:`cosmos_planner.bag.outputs`. Ids are deterministic
 (``task-N``, ``plan-N``) so two replays of one bag differ only where decisions differ.
@@ -311,6 +322,7 @@ class Replay:
         self._raw_frames: Dict[str, Deque[Tuple[int, BagMessage]]] = defaultdict(deque)
         self._raw_depth: Dict[str, Deque[Tuple[int, BagMessage]]] = defaultdict(deque)
         self._raw_info: Dict[str, BagMessage] = {}
+        self._raw_ee: Optional[BagMessage] = None
         self.summary = ReplaySummary(bag=str(options.bag), out=str(options.out))
         self._cli_task_ns: Optional[int] = None
         self._cli_task_done = False
@@ -355,6 +367,12 @@ class Replay:
                 self.by_topic[cam.depth_topic] = ('depth', cam)
         if self.task_topic:
             self.by_topic[self.task_topic] = ('task', self.cameras[0])
+        if self.cfg.ee_pose_enabled:
+            topic = self.cfg.ee_pose_topic
+            topic = topic if topic.startswith('/') else '/' + topic
+            if topic in reader.topics:
+                reader.require(topic, ('geometry_msgs/msg/PoseStamped',))
+                self.by_topic[topic] = ('ee', self.cameras[0])
 
     # -- time events ---------------------------------------------------------------------------
     def _advance(self, until_ns: Optional[int], inclusive: bool = False) -> None:
@@ -386,6 +404,9 @@ class Replay:
         elif kind == 'info':
             self.inputs.camera_info(cam.name, decoded)
             self._raw_info[cam.name] = msg
+        elif kind == 'ee':
+            self.inputs.ee_pose(decoded)
+            self._raw_ee = msg
         elif kind == 'depth':
             depth = self.inputs.depth(cam.name, decoded)
             if depth is not None:
@@ -468,7 +489,7 @@ class Replay:
 
         outcome = pipeline.run(PipelineInputs(
             clip=clip, task=self.schedule.task, task_id=self.schedule.task_id, camera=camera,
-            depth=depth, now_ns=at_ns, ee_position=None), now_fn=now_fn)
+            depth=depth, now_ns=at_ns, ee_position=self._ee_position(at_ns)), now_fn=now_fn)
         model_ms = {'zero': 0.0, 'recorded': self.clock.ms,
                     'measured': (time.perf_counter() - tick) * 1e3}[mode]
         publish_ns = at_ns + int(round(model_ms * 1e6))
@@ -479,6 +500,21 @@ class Replay:
         self.schedule.started(publish_ns)
         if self.options.copy_inputs == 'used' and clip is not None:
             self._copy_used(clip, depth)
+
+    def _ee_position(self, now_ns: int) -> Optional[Tuple[float, float, float]]:
+        """The gripper position as the node uses it: fresh and in the output frame."""
+        ee = self.inputs.ee_pose_latest() if self.cfg.ee_pose_enabled else None
+        if ee is None:
+            return None
+        stamp_ns, frame, pos, _ = ee
+        if now_ns - stamp_ns > self.cfg.ee_pose_max_age_s * 1e9:
+            return None
+        target = self.cfg.pipeline.grounding.target_frame
+        if target and frame and frame != target:
+            return None
+        if self.options.copy_inputs == 'used' and self._raw_ee is not None:
+            self._copy(self._reader, self._raw_ee)
+        return tuple(float(v) for v in pos)
 
     def _copy_used(self, clip: Any, depth: Any) -> None:
         wanted = {(c.camera, f.stamp_ns) for c in (clip, *clip.context) for f in c.frames}
