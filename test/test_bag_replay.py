@@ -293,3 +293,14 @@ def test_two_cameras_primary_and_context(runs: Dict[str, Any]) -> None:
     assert run['params']['cameras.side.depth_topic'] == '/side/depth/image_raw'
     topics = _read_output(root / 'two_out')
     assert topics['/side/image_raw'] and topics['/front/image_raw']  # context frames copied
+
+
+def test_missing_model_is_reported_in_the_run(runs: Dict[str, Any]) -> None:
+    from cosmos_planner.errors import PlannerError
+
+    root = runs['root']
+    with pytest.raises(PlannerError) as err:
+        replay_bag(ReplayOptions(bag=root / 'raw', out=root / 'nomodel', backend='local',
+                                 model=str(root / 'no-such-model'), progress=False))
+    summary = json.loads((root / 'nomodel' / 'summary.json').read_text())
+    assert str(err.value) in summary['error'] and summary['requests'] == 0

@@ -318,11 +318,12 @@ class Replay:
         self._failures: Counter = Counter()
         self._pending: Optional[Pending] = None
         self._plan_in_force: Any = None
-        self._plan_publish_ns = 0
         self._raw_frames: Dict[str, Deque[Tuple[int, BagMessage]]] = defaultdict(deque)
         self._raw_depth: Dict[str, Deque[Tuple[int, BagMessage]]] = defaultdict(deque)
         self._raw_info: Dict[str, BagMessage] = {}
         self._raw_ee: Optional[BagMessage] = None
+        self.clock: Optional[GenerationClock] = None
+        self.lazy: Optional[LazyIngest] = None
         self.summary = ReplaySummary(bag=str(options.bag), out=str(options.out))
         self._cli_task_ns: Optional[int] = None
         self._cli_task_done = False
@@ -330,13 +331,9 @@ class Replay:
         self._t0_set = False
 
     # -- setup ---------------------------------------------------------------------------------
-    def _build(self, reader: BagReader) -> None:
-        from cosmos_planner.ingest import FrameIngest
-        from cosmos_planner.planner import Planner
-        from cosmos_planner.ros.diagnostics import NodeStats
-        from cosmos_planner.ros.inputs import SensorInputs
+    def _configure(self, reader: BagReader) -> None:
+        """Topics and the node configuration: cheap, and checked before anything is written."""
         from cosmos_planner.ros.params import node_config_from_values
-        from cosmos_planner.ros.planner_node import make_buffers, make_node_backend
 
         opts = self.options
         self.cameras = resolve_cameras(reader, opts.cameras, opts.depth, opts.camera_info)
@@ -346,18 +343,6 @@ class Replay:
                            '(std_msgs/String) in the bag', kind='missing_topic')
         self.values = node_values(opts, self.cameras)
         self.cfg = node_config_from_values(self.values)
-        self.stats = NodeStats([c.name for c in self.cfg.cameras], 'cosmos_planner')
-        self.buffers = make_buffers(self.cfg)
-        ingest = FrameIngest(max_pixels=self.cfg.max_pixels)
-        self.ingest = ingest
-        self.lazy = LazyIngest(ingest, make_buffers(self.cfg), self.buffers)
-        self.lazy.eager = opts.decode_all
-        self.inputs = SensorInputs(self.lazy, self.buffers, self.stats, self.cfg.primary,
-                                   on_time_reset=self._on_time_reset,
-                                   measure_delay=lambda: False, ros_now_ns=lambda: self.now_ns)
-        self.clock = GenerationClock(make_node_backend(self.cfg))
-        self.planner = Planner(self.clock, self.cfg.preset, reasoning=self.cfg.reasoning,
-                               max_attempts=self.cfg.max_attempts)
         self.by_topic: Dict[str, Tuple[str, CameraTopics]] = {}
         for cam in self.cameras:
             self.by_topic[cam.image_topic] = ('image', cam)
@@ -373,6 +358,27 @@ class Replay:
             if topic in reader.topics:
                 reader.require(topic, ('geometry_msgs/msg/PoseStamped',))
                 self.by_topic[topic] = ('ee', self.cameras[0])
+
+    def _build(self) -> None:
+        """The node's core objects: ingest, buffers, backend (may load a model), planner."""
+        from cosmos_planner.ingest import FrameIngest
+        from cosmos_planner.planner import Planner
+        from cosmos_planner.ros.diagnostics import NodeStats
+        from cosmos_planner.ros.inputs import SensorInputs
+        from cosmos_planner.ros.planner_node import make_buffers, make_node_backend
+
+        cfg = self.cfg
+        self.stats = NodeStats([c.name for c in cfg.cameras], 'cosmos_planner')
+        self.buffers = make_buffers(cfg)
+        self.ingest = FrameIngest(max_pixels=cfg.max_pixels)
+        self.lazy = LazyIngest(self.ingest, make_buffers(cfg), self.buffers)
+        self.lazy.eager = self.options.decode_all
+        self.inputs = SensorInputs(self.lazy, self.buffers, self.stats, cfg.primary,
+                                   on_time_reset=self._on_time_reset,
+                                   measure_delay=lambda: False, ros_now_ns=lambda: self.now_ns)
+        self.clock = GenerationClock(make_node_backend(cfg))
+        self.planner = Planner(self.clock, cfg.preset, reasoning=cfg.reasoning,
+                               max_attempts=cfg.max_attempts)
 
     # -- time events ---------------------------------------------------------------------------
     def _advance(self, until_ns: Optional[int], inclusive: bool = False) -> None:
@@ -467,7 +473,8 @@ class Replay:
 
         cfg = self.cfg
         self.now_ns = max(self.now_ns, at_ns)
-        self.lazy.check(cfg.primary)
+        for cam in cfg.cameras:
+            self.lazy.check(cam.name)
         clip = self.buffers.snapshot(cfg.primary, context=list(cfg.context_cameras))
         camera = self.inputs.camera_model(cfg.primary)
         depth = None
@@ -562,7 +569,7 @@ class Replay:
             for name in PUBLISH_ORDER:
                 if name in msgs:
                     self.writer.publish(f'{NAMESPACE}/{name}', p.publish_ns, msgs[name])
-            self._plan_in_force, self._plan_publish_ns = plan, p.publish_ns
+            self._plan_in_force = plan
             extra = dict(plan_id=plan.plan_id, valid_until=plan.valid_until,
                          frame_id=plan.frame_id, points=len(plan.trajectory),
                          transform='static')
@@ -618,8 +625,9 @@ class Replay:
         image = frame.image
         if is_stand_in(frame):
             try:
-                cam = self.by_topic[self.cameras[0].image_topic][1]
-                real = (self.ingest.compressed if cam.compressed else self.ingest.image)(
+                decode = self.ingest.compressed if self.cameras[0].compressed \
+                    else self.ingest.image
+                real = decode(
                     decoded, frame.camera, frame.stamp_ns, frame.frame_id)
                 image = real.image
             except PlannerError:
@@ -639,7 +647,7 @@ class Replay:
         wall0 = time.perf_counter()
         with BagReader(opts.bag, opts.typestore) as reader:
             self._reader = reader
-            self._build(reader)
+            self._configure(reader)
             options = {k: (str(v) if isinstance(v, Path) else v)
                        for k, v in asdict(opts).items()}
             self.writer = RunWriter(opts.out, {'options': options, 'params': self.values},
@@ -657,6 +665,7 @@ class Replay:
             try:
                 with self.writer:
                     try:
+                        self._build()
                         self._loop(reader, topics, bar)
                         self._cli_task(None)
                         self._advance(end_ns, inclusive=True)
@@ -665,17 +674,16 @@ class Replay:
                     except KeyboardInterrupt:
                         self.summary.interrupted = True
                         raise
-                    except BagError as exc:
-                        self.summary.error = str(exc)
+                    except Exception as exc:
+                        self.summary.error = f'{type(exc).__name__}: {exc}'
                         raise
                     finally:
                         self._summarise(wall0)
                         self.writer.write_summary(asdict(self.summary))
             finally:
                 bar.close()
-                closer = getattr(self.clock, 'close', None)
-                if callable(closer):
-                    closer()
+                if self.clock is not None:
+                    self.clock.close()
         return self.summary
 
     def _cli_task(self, before_ns: Optional[int]) -> None:
@@ -722,14 +730,15 @@ class Replay:
         s.loop_s = (time.perf_counter() - self._t0) if self._t0_set else 0.0
         s.frames_per_s = s.frames / s.loop_s if s.loop_s > 0 else 0.0
         s.realtime_factor = s.bag_duration_s / s.loop_s if s.loop_s > 0 else 0.0
-        s.decoded_frames = self.lazy.decoded
+        s.decoded_frames = self.lazy.decoded if self.lazy is not None else 0
         s.video_frames = self.writer.video.frames if self.writer.video else 0
         s.published = dict(self.writer.published)
         bad: Counter = Counter()
-        for cam, stats in self.stats.cameras.items():
-            for kind, count in stats.bad.items():
+        stats = getattr(self, 'stats', None)
+        for cam, cam_stats in (stats.cameras.items() if stats is not None else ()):
+            for kind, count in cam_stats.bad.items():
                 bad[f'{cam}:{kind}'] += count
-        if self.lazy.bad_depth:
+        if self.lazy is not None and self.lazy.bad_depth:
             bad['depth_undecodable'] += self.lazy.bad_depth
         s.bad_inputs = dict(bad)
         s.stage_ms = {stage: {'mean': float(np.mean(v)), 'p50': float(np.percentile(v, 50)),
