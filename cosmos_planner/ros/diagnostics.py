@@ -38,6 +38,7 @@ class CameraStats:
     bad: Counter = field(default_factory=Counter)
     arrivals_ns: Deque[int] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
     delays_ms: Deque[float] = field(default_factory=lambda: deque(maxlen=DELAY_WINDOW))
+    callback_ms: Deque[float] = field(default_factory=lambda: deque(maxlen=DELAY_WINDOW))
     last_stamp_ns: Optional[int] = None
     last_error: str = ''
     stale_reported: bool = False
@@ -61,11 +62,18 @@ class NodeStats:
 
     # -- updates (hot path: O(1), one lock) ------------------------------------------------
     def frame(self, camera: str, stamp_ns: int, arrival_ros_ns: int,
-              delay_ms: Optional[float]) -> None:
-        """Count a colour frame of ``camera`` that entered the buffer."""
+              delay_ms: Optional[float], callback_ms: Optional[float] = None) -> None:
+        """Count a colour frame of ``camera`` that entered the buffer.
+
+        ``delay_ms``: header stamp to buffered (wall clock); ``callback_ms``: the callback's
+        own work (decode, resize, push), which separates the node's cost from transport
+        and scheduling.
+        """
         with self._lock:
             cs = self.cameras[camera]
             cs.frames += 1
+            if callback_ms is not None:
+                cs.callback_ms.append(callback_ms)
             cs.last_stamp_ns = stamp_ns
             cs.arrivals_ns.append(arrival_ros_ns)
             cs.stale_reported = False
@@ -121,10 +129,11 @@ class NodeStats:
                     cs.stale_reported = True
         return out
 
-    def delay_percentiles(self, camera: str) -> Tuple[float, float, float, int]:
-        """(p50, p99, max, count) of ingest delays of ``camera`` in milliseconds."""
+    def delay_percentiles(self, camera: str, which: str = 'delays_ms'
+                          ) -> Tuple[float, float, float, int]:
+        """(p50, p99, max, count) of ``camera``'s ingest delays (or callback times), in ms."""
         with self._lock:
-            d = np.fromiter(self.cameras[camera].delays_ms, dtype=np.float64)
+            d = np.fromiter(getattr(self.cameras[camera], which), dtype=np.float64)
         if d.size == 0:
             return (float('nan'),) * 3 + (0,)
         return (float(np.percentile(d, 50)), float(np.percentile(d, 99)), float(d.max()),
@@ -157,10 +166,13 @@ class NodeStats:
             elif bad:
                 level, msg = WARN, f'{sum(bad.values())} bad inputs; last: {last_err}'
             p50, p99, mx, n = self.delay_percentiles(name)
+            c50, c99, cmx, _ = self.delay_percentiles(name, 'callback_ms')
             values = {'frames': frames, 'depth_frames': depth, 'camera_infos': infos,
                       'rate_hz': f'{rate:.2f}', 'bad_inputs': sum(bad.values()),
                       'ingest_delay_ms_p50': f'{p50:.3f}', 'ingest_delay_ms_p99': f'{p99:.3f}',
-                      'ingest_delay_ms_max': f'{mx:.3f}', 'ingest_delay_samples': n}
+                      'ingest_delay_ms_max': f'{mx:.3f}', 'ingest_delay_samples': n,
+                      'callback_ms_p50': f'{c50:.3f}', 'callback_ms_p99': f'{c99:.3f}',
+                      'callback_ms_max': f'{cmx:.3f}'}
             values.update({f'bad.{k}': v for k, v in sorted(bad.items())})
             arr.status.append(_status(f'{self.node_name}: camera {name}', level, msg, values))
         failures = sum(v for k, v in outcomes.items() if k != 'ok')

@@ -59,6 +59,7 @@ class SensorInputs:
         return self._frame(camera, msg, m.frame_from_compressed_msg)
 
     def _frame(self, camera: str, msg: Any, decode: Callable[..., Frame]) -> Optional[Frame]:
+        start = time.perf_counter()
         try:
             frame = decode(msg, self.ingest, camera)
         except ImageDecodeError as exc:
@@ -79,7 +80,8 @@ class SensorInputs:
         delay_ms = None
         if self.measure_delay():
             delay_ms = (time.time_ns() - frame.stamp_ns) * 1e-6
-        self.stats.frame(camera, frame.stamp_ns, self.ros_now_ns(), delay_ms)
+        self.stats.frame(camera, frame.stamp_ns, self.ros_now_ns(), delay_ms,
+                         (time.perf_counter() - start) * 1e3)
         return frame
 
     def depth(self, camera: str, msg: Any) -> Optional[DepthFrame]:
