@@ -302,6 +302,15 @@ def run(args: argparse.Namespace) -> int:
     if python is None:
         print(f'no vLLM venv ({VENV_NAME}); run scripts/setup_vllm.sh', file=sys.stderr)
         return 2
+    if pidfile.exists():
+        pid = int(pidfile.read_text().split()[0] or 0)
+        try:
+            os.killpg(pid, 0)
+            print(f'a vLLM server (pid {pid}) from {pidfile} is still running; stop it first',
+                  file=sys.stderr)
+            return 1
+        except (ProcessLookupError, PermissionError):
+            pidfile.unlink()
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     server = VLLMServer(cfg, python=python, log_path=args.log)
     try:

@@ -31,7 +31,7 @@ THINKING = 'The cube is left of the gripper, so the gripper moves left and down 
 FAULTS = (
     'ok', 'status:<code>', 'slow:<seconds>', 'drip', 'half_close', 'reset',
     'truncated_json', 'garbage', 'reasoning_only', 'reasoning_split', 'inline_think',
-    'empty', 'length',
+    'empty', 'length', 'mm_untrusted', 'stream_error:<code>',
 )
 
 
@@ -159,6 +159,16 @@ class FaultServer:
                 answer = server.answer
                 if fault.startswith('status:'):
                     return self._error(int(fault.split(':')[1]))
+                if fault == 'mm_untrusted':  # vLLM without --trust-request-mm-kwargs
+                    if 'mm_processor_kwargs' in body:
+                        return self._error(400, (
+                            'Per-request mm_processor_kwargs are disabled by default because '
+                            'they can change multimodal preprocessing resource usage. Start '
+                            'the server with --trust-request-mm-kwargs only when clients are '
+                            'trusted. (parameter=mm_processor_kwargs)'))
+                    fault = 'ok'
+                if fault.startswith('stream_error:'):  # error event mid-stream (vLLM)
+                    return self._stream_error(int(fault.split(':')[1]))
                 if fault.startswith('slow:'):
                     if server._stopping.wait(float(fault.split(':')[1])):
                         return
@@ -249,6 +259,21 @@ class FaultServer:
                     return
                 if fault == 'half_close':
                     self._reset()
+
+            def _stream_error(self, code: int) -> None:
+                self.send_response(200)
+                self.send_header('Content-Type', 'text/event-stream')
+                self.send_header('Connection', 'close')
+                self.end_headers()
+                self.close_connection = True
+                error = {'error': {'message': 'Internal server error', 'type': 'fault',
+                                   'code': code}}
+                try:
+                    self.wfile.write(self._chunk({'role': 'assistant', 'content': '{"next'}))
+                    self.wfile.write(b'data: ' + json.dumps(error).encode() + b'\n\n')
+                    self.wfile.flush()
+                except OSError:
+                    pass
 
             def _json(self, status: int, data: Dict[str, Any]) -> None:
                 self._raw(status, json.dumps(data).encode(), 'application/json')

@@ -111,6 +111,15 @@ def test_schema_modes(mode, key):
         assert 'response_format' not in body
 
 
+def test_thinking_hint_only_for_requests_without_reasoning():
+    direct = build_payload(make_request(reasoning=False), PayloadOptions(model='m'))
+    assert direct['chat_template_kwargs'] == {'enable_thinking': False}
+    thinking = build_payload(make_request(reasoning=True), PayloadOptions(model='m'))
+    assert 'chat_template_kwargs' not in thinking
+    off = build_payload(make_request(), PayloadOptions(model='m', thinking_hint=False))
+    assert 'chat_template_kwargs' not in off
+
+
 def test_sampling_extras_off_for_strict_openai_servers():
     request = dataclasses.replace(make_request(), sampling=Sampling(
         top_k=20, repetition_penalty=1.1, seed=7))
@@ -276,6 +285,17 @@ RETRYABLE = ['status:500', 'status:503', 'status:429', 'truncated_json', 'garbag
              'half_close', 'reset', 'slow:5', 'drip']
 
 
+def test_error_event_inside_the_stream(server):
+    backend = fast_backend(server.url, max_retries=1)
+    server.script('stream_error:500')  # retryable, then the retry succeeds
+    completion = backend.generate(make_request())
+    assert completion.text == PLAN_ANSWER and completion.meta['attempts'] == 2
+    server.script('stream_error:400')
+    with pytest.raises(BackendError, match='while generating') as info:
+        backend.generate(make_request())
+    assert info.value.retryable is False and server.chat_count == 3
+
+
 @pytest.mark.parametrize('stream', [True, False])
 @pytest.mark.parametrize('fault', RETRYABLE)
 def test_retryable_faults_are_retried_a_bounded_number_of_times(server, fault, stream):
@@ -410,3 +430,15 @@ def test_factory_builds_the_openai_backend(server):
     backend = make_backend('openai', base_url=server.url, media='images', timeout_s=2.0)
     assert isinstance(backend, OpenAICompatBackend)
     assert backend.generate(make_request()).meta['media'] == 'images'
+
+
+def test_server_refusing_mm_kwargs_gets_them_no_more(server):
+    server.default = 'mm_untrusted'  # 400 while mm_processor_kwargs are sent, then ok
+    backend = fast_backend(server.url, max_retries=0)
+    completion = backend.generate(make_request())
+    assert completion.text == PLAN_ANSWER and completion.meta['mm_kwargs_sent'] is False
+    assert 'mm_processor_kwargs' in server.requests[0]
+    assert 'mm_processor_kwargs' not in server.requests[1]
+    assert 'media_io_kwargs' not in server.requests[1]
+    backend.generate(make_request())
+    assert server.chat_count == 3 and 'mm_processor_kwargs' not in server.requests[2]

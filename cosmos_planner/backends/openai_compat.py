@@ -23,10 +23,15 @@ Design decisions (documented here because callers depend on them):
   50-100 % so robots sharing a server do not retry in step; a server's ``Retry-After`` is
   honoured up to the cap). A cancel during a backoff ends it at once.
 - Error mapping: connection refused / DNS failure -> ``BackendUnavailable``; HTTP 5xx,
-  408, 429, timeouts, connections closed mid-answer, truncated or garbage bodies ->
+  408, 429, timeouts, connections closed mid-answer, truncated or garbage bodies, an error
+  event (5xx or without code) inside the answer stream ->
   ``BackendError(retryable=True)``; other HTTP 4xx (bad request, unknown model, auth) ->
   ``BackendError(retryable=False)``; an answer with reasoning only -> see
   ``openai_payload.finish_answer``. Messages name the URL and the status, never the key.
+- Per-request ``mm_processor_kwargs``/``media_io_kwargs`` need vLLM's
+  ``--trust-request-mm-kwargs`` (vLLM >= 0.2x answers HTTP 400 without it). On that 400 the
+  backend resends at once without them and omits them from then on (a warning says so):
+  the server's own ``--media-io-kwargs`` then decide how many frames it keeps.
 - Health: ``GET /v1/models`` (standard, served by vLLM and NIM) with a short timeout. At
   construction the backend probes once (``probe=True``; ``wait_ready_s`` keeps polling while
   a server is still starting) and checks that ``model`` is served; ``model=None`` takes the
@@ -72,6 +77,7 @@ class OpenAICompatConfig:
     schema_mode: str = 'structured_outputs'
     mm_kwargs: bool = True
     sampling_extras: bool = True
+    thinking_hint: bool = True
     stream: bool = True
     timeout_s: float = 120.0
     connect_timeout_s: float = 5.0
@@ -104,7 +110,8 @@ class OpenAICompatConfig:
         return PayloadOptions(
             model=model, media=self.media, jpeg_quality=self.jpeg_quality,
             schema_mode=self.schema_mode, mm_kwargs=self.mm_kwargs,
-            sampling_extras=self.sampling_extras, stream=self.stream,
+            sampling_extras=self.sampling_extras, thinking_hint=self.thinking_hint,
+            stream=self.stream,
             extra_body=dict(self.extra_body))
 
 
@@ -178,10 +185,26 @@ def map_error(exc: BaseException, url: str, timeout_s: float) -> PlannerError:
         cause = _chain(exc)[-1]
         return BackendError(f'{url}: connection broke before the answer was complete '
                             f'({type(cause).__name__}: {cause})', retryable=True)
+    if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIResponseValidationError):
+        # An error event inside the answer stream (vLLM sends one when generation fails).
+        code = _error_code(exc.body)
+        retryable = code is None or code >= 500 or code in RETRYABLE_4XX
+        return BackendError(f'{url}: the server reported an error while generating'
+                            f'{f" (code {code})" if code else ""}: {exc.message[:300]}',
+                            retryable=retryable)
     if names & {'JSONDecodeError', 'APIResponseValidationError', 'ValidationError'}:
         return BackendError(f'{url}: malformed response (truncated or not JSON): {exc}',
                             retryable=True)
     return BackendError(f'{url}: unexpected {type(exc).__name__}: {exc}', retryable=False)
+
+
+def _error_code(body: Any) -> Optional[int]:
+    err = body.get('error', body) if isinstance(body, dict) else None
+    code = err.get('code') if isinstance(err, dict) else None
+    try:
+        return int(code) if code is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _retry_after(exc: 'openai.APIStatusError') -> Optional[float]:
@@ -190,6 +213,20 @@ def _retry_after(exc: 'openai.APIStatusError') -> Optional[float]:
         return float(value) if value is not None else None
     except (AttributeError, TypeError, ValueError):
         return None
+
+
+MM_KWARGS_KEYS = ('mm_processor_kwargs', 'media_io_kwargs')
+
+
+def strip_mm_kwargs(body: Dict[str, Any]) -> bool:
+    """Remove the per-request media kwargs from a body; True if there were any."""
+    return bool([body.pop(key) for key in MM_KWARGS_KEYS if key in body])
+
+
+def _refuses_mm_kwargs(exc: BackendError) -> bool:
+    text = str(exc)
+    return (getattr(exc, 'status_code', None) == 400 and 'trust-request-mm-kwargs' in text
+            and any(key in text for key in MM_KWARGS_KEYS))
 
 
 def backoff_delay(n: int, base_s: float, cap_s: float, retry_after: Optional[float] = None,
@@ -216,6 +253,9 @@ class OpenAICompatBackend:
             (json_schema) or ``'none'`` for servers that support neither.
         mm_kwargs: send ``media_io_kwargs``/``mm_processor_kwargs`` (vLLM; fps and size).
         sampling_extras: send ``top_k``/``repetition_penalty`` (vLLM, NIM; not OpenAI).
+        thinking_hint: send ``chat_template_kwargs.enable_thinking=false`` with requests
+            without reasoning, so vLLM's qwen3 reasoning parser keeps the answer in
+            ``content`` and applies the schema (vLLM; not OpenAI).
         stream: stream the answer (cancellation aborts the request on the server).
         timeout_s: deadline of one attempt, from sending to the last token.
         connect_timeout_s: TCP/TLS connect timeout.
@@ -231,7 +271,8 @@ class OpenAICompatBackend:
     def __init__(self, base_url: str, model: Optional[str] = None, *,
                  api_key_env: Optional[str] = None, media: str = 'video',
                  jpeg_quality: int = 90, schema_mode: str = 'structured_outputs',
-                 mm_kwargs: bool = True, sampling_extras: bool = True, stream: bool = True,
+                 mm_kwargs: bool = True, sampling_extras: bool = True,
+                 thinking_hint: bool = True, stream: bool = True,
                  timeout_s: float = 120.0, connect_timeout_s: float = 5.0,
                  max_retries: int = 2, backoff_s: float = 0.5, backoff_max_s: float = 8.0,
                  probe: bool = True, wait_ready_s: float = 0.0,
@@ -239,7 +280,8 @@ class OpenAICompatBackend:
         self.config = OpenAICompatConfig(
             base_url=base_url, model=model, api_key_env=api_key_env, media=media,
             jpeg_quality=jpeg_quality, schema_mode=schema_mode, mm_kwargs=mm_kwargs,
-            sampling_extras=sampling_extras, stream=stream, timeout_s=timeout_s,
+            sampling_extras=sampling_extras, thinking_hint=thinking_hint, stream=stream,
+            timeout_s=timeout_s,
             connect_timeout_s=connect_timeout_s, max_retries=max_retries,
             backoff_s=backoff_s, backoff_max_s=backoff_max_s, extra_body=extra_body or {})
         self.url = self.config.base_url
@@ -251,6 +293,9 @@ class OpenAICompatBackend:
         self._stats: Dict[str, Any] = {'requests': 0, 'attempts': 0, 'succeeded': 0, 'failed': 0,
                                        'retries': 0, 'cancelled': 0, 'last_error': ''}
         self.model = model or ''
+        #: Set once the server refused per-request mm kwargs (vLLM without
+        #: --trust-request-mm-kwargs answers HTTP 400); later requests omit them.
+        self._mm_kwargs_refused = False
         if probe:
             self.wait_ready(wait_ready_s)
 
@@ -354,6 +399,8 @@ class OpenAICompatBackend:
         stats = PayloadStats()
         try:
             body = build_payload(request, self.config.payload_options(self.model), stats)
+            if self._mm_kwargs_refused:
+                strip_mm_kwargs(body)
         except PlannerError as exc:
             raise BackendError(f'cannot encode the request: {exc}', retryable=False) from exc
         encode_ms = (time.perf_counter() - t0) * 1e3
@@ -367,6 +414,17 @@ class OpenAICompatBackend:
                 attempt = self._attempt(body, call)
                 break
             except BackendError as exc:
+                if _refuses_mm_kwargs(exc) and strip_mm_kwargs(body):
+                    # A shared server that does not trust per-request media kwargs: go on
+                    # without them (its own --media-io-kwargs then decide the frame rate).
+                    LOG.warning('%s refuses per-request mm kwargs (%s); sending without '
+                                'them from now on', self.url, exc)
+                    self._mm_kwargs_refused = True
+                    try:
+                        attempt = self._attempt(body, call)
+                        break
+                    except BackendError as again:
+                        exc = again
                 if not exc.retryable or n == attempts:
                     if n > 1:
                         exc.args = (f'{exc} (after {n} attempts)',)
@@ -390,6 +448,7 @@ class OpenAICompatBackend:
             meta['ttft_ms'] = attempt.ttft_ms
         if stats.fps:
             meta['fps'] = stats.fps
+        meta['mm_kwargs_sent'] = any(key in body for key in MM_KWARGS_KEYS)
         return Completion(
             text=text, reasoning=reasoning, finish_reason=answer.finish_reason or 'stop',
             prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,

@@ -18,19 +18,26 @@ Request side:
 - The response schema goes as ``structured_outputs: {json: schema}`` (vLLM >= 0.12; the old
   ``guided_json`` is silently ignored there), as ``response_format`` json_schema (OpenAI and
   servers that support it), or not at all, by ``schema_mode``.
+- Requests without reasoning carry ``chat_template_kwargs: {enable_thinking: false}``
+  (``thinking_hint``). vLLM's ``qwen3`` reasoning parser otherwise starts every answer in
+  the reasoning state: the whole answer lands in ``reasoning`` with ``content`` None, and the
+  schema is never applied because structured output waits for ``</think>``. With the hint
+  the answer is content and constrained from its first token. Cosmos Reason 2's chat
+  template (Qwen3-VL Instruct) does not use the variable, so the prompt is unchanged.
 - For video, ``media_io_kwargs.video.fps`` is set a little above the clip's fps (vLLM's
   Qwen3-VL loader otherwise resamples to 2 fps and drops frames) and ``mm_processor_kwargs``
   carries the real ``fps`` (timestamps) and a ``size`` that matches the pixels already
   chosen at ingest, so the server neither drops frames nor rescales them.
 
 Answer side (``answer_from_message``): the reasoning may come split by the server's reasoning
-parser (``reasoning`` in vLLM >= 0.1x, ``reasoning_content`` before) with ``content``
+parser (``reasoning`` in newer vLLM, ``reasoning_content`` before) with ``content``
 possibly None, or inline as ``<think>...</think>`` in the content. ``text`` stays the
 server's content (the parser strips inline reasoning); ``reasoning`` carries the thinking
 either way. With ``content`` None and only reasoning:
 - request without reasoning: the known vLLM/qwen3-parser behaviour of putting the whole
-  answer into ``reasoning`` when the prompt has no think add-on; the reasoning *is* the
-  answer and becomes ``text`` (``meta['answer_from_reasoning'] = True``);
+  answer into ``reasoning`` when the prompt has no think add-on (servers that ignore the
+  thinking hint); the reasoning *is* the answer and becomes ``text``
+  (``meta['answer_from_reasoning'] = True``) and the parser validates it as usual;
 - request with reasoning: the model never closed ``</think>`` (usually ``max_tokens``):
   a clear, non-retryable ``BackendError`` that says so and how long the reasoning was.
 """
@@ -64,6 +71,7 @@ class PayloadOptions:
     schema_mode: str = 'structured_outputs'
     mm_kwargs: bool = True
     sampling_extras: bool = True
+    thinking_hint: bool = True
     stream: bool = True
     extra_body: Dict[str, Any] = field(default_factory=dict)
 
@@ -192,6 +200,8 @@ def build_payload(request: GenerationRequest, opts: PayloadOptions,
     elif schema is not None and opts.schema_mode == 'response_format':
         body['response_format'] = {'type': 'json_schema', 'json_schema': {
             'name': 'cosmos_planner_answer', 'schema': schema, 'strict': True}}
+    if opts.thinking_hint and not request.reasoning:
+        body['chat_template_kwargs'] = {'enable_thinking': False}
     if opts.mm_kwargs and (stats.n_video or stats.n_images):
         body.update(mm_kwargs(request.clip, stats))
     if opts.stream:
@@ -273,7 +283,9 @@ def finish_answer(answer: Answer, request: GenerationRequest,
         raise BackendError(
             f'server returned only reasoning ({len(reasoning)} characters) and no answer '
             f'after </think> ({why}){hint}', retryable=False)
-    raise BackendError(f'server returned an empty answer ({why})', retryable=False)
+    hint = (f'; raise max_tokens (now {max_tokens}): the tokens held no visible text'
+            if answer.finish_reason == 'length' else '')
+    raise BackendError(f'server returned an empty answer ({why}){hint}', retryable=False)
 
 
 def payload_size(body: Dict[str, Any]) -> int:
