@@ -81,11 +81,11 @@ class InlineWorker:
         """Nothing can be cancelled: the executor is busy planning."""
 
     def replaced_by(self, job: Any) -> Optional[str]:
-        """Never replaced: one request at a time, to completion."""
+        """Return None: one request at a time, run to completion, is never replaced."""
         return None
 
     def is_current(self, job: Any) -> bool:
-        """Always current (see ``replaced_by``)."""
+        """Report every job as current (see ``replaced_by``)."""
         return True
 
     def stop(self, timeout: float = 0.0) -> bool:
@@ -162,7 +162,7 @@ def serve_floor() -> int:
 
 
 def write_shm_profile(path: Path) -> Path:
-    """A Fast DDS profile with a 64 MiB shared-memory segment (plus UDP for discovery)."""
+    """Write a Fast DDS profile with a 64 MiB shared-memory segment (UDP for discovery)."""
     path.write_text(
         '<?xml version="1.0" encoding="UTF-8" ?>\n'
         '<profiles xmlns="http://www.eprosima.com">\n'
