@@ -304,3 +304,15 @@ def test_missing_model_is_reported_in_the_run(runs: Dict[str, Any]) -> None:
                                  model=str(root / 'no-such-model'), progress=False))
     summary = json.loads((root / 'nomodel' / 'summary.json').read_text())
     assert str(err.value) in summary['error'] and summary['requests'] == 0
+
+
+def test_same_scene_in_a_humble_sqlite3_bag_gives_the_same_plans(runs: Dict[str, Any]) -> None:
+    """Storage, rosbag2 version and distro change nothing: same frames, same plans."""
+    root = runs['root']
+    write_scene_bag(root / 'humble', SceneSpec(duration_s=3.0, tasks=((0.55, TASK),),
+                                               storage='sqlite3', version=8, distro='humble'))
+    replay_bag(ReplayOptions(bag=root / 'humble', out=root / 'humble_out',
+                             responses=root / 'raw_answers.jsonl', replan_period_s=1.0,
+                             params=WIDE, progress=False, typestore='humble'))
+    report = diff_runs(load_run(root / 'raw_tiny'), load_run(root / 'humble_out'))
+    assert report.identical and report.aligned == runs['raw'].requests

@@ -45,6 +45,8 @@ def ros_type_name(msg: Any) -> str:
 
 def prepare_run_dir(out: Path, force: bool) -> None:
     """Create ``out``; an existing one is replaced only with ``force`` and if it is a run."""
+    if out.is_dir() and not any(out.iterdir()):
+        return  # an empty directory holds nothing to overwrite
     if out.exists():
         if not force:
             raise BagError(f'output {out} exists; pass --force to replace it', kind='exists')

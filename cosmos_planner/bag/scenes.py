@@ -55,6 +55,8 @@ class SceneSpec:
     task_topic: str = TASK_TOPIC
     storage: str = 'mcap'
     version: int = 9
+    #: Typestore (message definitions) the bag is written with: humble, jazzy, kilted, ...
+    distro: str = 'kilted'
     jpeg_quality: int = 90
     horizontal_fov_deg: float = 60.0
 
@@ -207,7 +209,10 @@ def write_scene_bag(path: Union[str, Path], spec: SceneSpec = SceneSpec(),
     """Write a bag of the scene to ``path`` (refuses an existing path unless ``force``)."""
     info = SceneInfo(path=Path(path), spec=spec)
     latency_ns = int(round(spec.latency_s * 1e9))
-    with BagWriter(path, storage=spec.storage, version=spec.version, force=force) as bag:
+    from cosmos_planner.bag.reader import store_for
+
+    with BagWriter(path, storage=spec.storage, version=spec.version, force=force,
+                   typestore=store_for(spec.distro)) as bag:
         ts = bag.typestore
         cams = []
         for idx, cam in enumerate(spec.cameras):
