@@ -154,3 +154,23 @@ def test_launch_description_loads_where_launch_is_installed() -> None:
     assert 'Node' in kinds
     arguments = {e.name for e in description.entities if hasattr(e, 'default_value')}
     assert {'params_file', 'use_sim_time', 'namespace', 'image_topic'} <= arguments
+
+
+@pytest.mark.parametrize('override, code, needle', [
+    ('safety.max_velocity_mps:=-1.0', 2, 'safety.max_velocity_mps'),     # refused at start
+    ('backend.replay_path:=/nonexistent/answers.jsonl', 1, 'answers.jsonl'),  # cannot load
+])
+def test_node_exits_with_a_message_on_bad_configuration(tmp_path: Path, override: str,
+                                                        code: int, needle: str) -> None:
+    domain = claim_domain_id()
+    (tmp_path / 'empty.jsonl').write_text('')
+    cmd = node_command('planner_node', 'cosmos_planner.ros.planner_node') + [
+        '--ros-args', '-p', 'backend.kind:=replay',
+        '-p', f'backend.replay_path:={tmp_path}/empty.jsonl', '-p', override]
+    node = NodeProcess(cmd, domain, tmp_path / 'node.log').start()
+    try:
+        assert node.wait(60) == code, node.output()
+        assert needle in node.output()
+    finally:
+        node.stop()
+        release_domain_id(domain)

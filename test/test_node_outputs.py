@@ -57,7 +57,7 @@ OPEN_M, CLOSED_M = 0.085, 0.0
 MAX_VEL = 0.2
 #: Scenario name -> (first frame stamp in seconds, image seed).
 SCENARIOS = {'outputs': (100.0, 1), 'garbage': (200.0, 2), 'miss': (300.0, 3),
-             'stale': (400.0, 4)}
+             'stale': (400.0, 4), 'periodic': (500.0, 5)}
 FRAMES_PER_SCENARIO = 3
 FRAME_SPACING_S = 0.5
 
@@ -405,6 +405,26 @@ def test_stale_frames_are_refused(harness: Harness) -> None:
     assert status['check'] == 'stale'
     time.sleep(0.5)
     assert h.out['plan'].count() == plans_before
+
+
+def test_periodic_replanning_runs_on_the_ros_clock(harness: Harness) -> None:
+    h = harness
+    h.publish_scenario('periodic')
+    h.task('periodic-1')                       # plans (and fails: no recorded answer)
+    first = h.final_status('periodic-1')
+    assert (first['trigger'], first['status']) == ('task', 'backend_failed'), first
+    mark = h.out['status'].count()
+    assert h.peer.set_parameters(NODE, {'replan_period_s': 1.0})[0].successful
+    try:
+        start = h.clock.ns
+        for step in range(1, 4):               # sim time moves 3 s: the timer fires
+            h.set_clock(start + step * NS)
+        periodic = h.out['status'].wait_for(
+            lambda mm: json.loads(mm.data).get('trigger') == 'periodic', 10, start=mark)
+        assert periodic is not None, 'no periodic replanning on the ROS clock'
+        assert json.loads(periodic.data)['task_id'] == 'periodic-1'
+    finally:
+        assert h.peer.set_parameters(NODE, {'replan_period_s': 0.0})[0].successful
 
 
 def test_bad_parameters_are_refused_with_their_name(harness: Harness) -> None:

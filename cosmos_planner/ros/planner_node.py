@@ -150,6 +150,8 @@ class PlannerNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._configured = True
         self.stats.state = 'inactive'
+        self.get_logger().info(f'configured: backend {self.backend.name}, preset '
+                               f'{self.config.preset}, primary camera {self.config.primary}')
         self._status('configured', reason=f'backend {self.backend.name}')
         return TransitionCallbackReturn.SUCCESS
 
@@ -209,8 +211,10 @@ class PlannerNode(LifecycleNode):
         self._restart_ros_timers()
         self._active = True
         self.stats.state = 'active'
-        self._status('active', reason='subscribed to ' + ', '.join(
-            c.image_topic for c in cfg.cameras))
+        topics = ', '.join(self.resolve_topic_name(c.image_topic) for c in cfg.cameras)
+        self.get_logger().info(f'active: cameras {topics}; tasks on '
+                               f'{self.resolve_topic_name("~/task")}')
+        self._status('active', reason='subscribed to ' + topics)
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -538,6 +542,10 @@ class PlannerNode(LifecycleNode):
             if self._active and (cfg.replan_period_s != old.replan_period_s
                                  or cfg.watchdog_timeout_s != old.watchdog_timeout_s):
                 self._restart_ros_timers()
+            if cfg.diagnostics_period_s != old.diagnostics_period_s:
+                self.destroy_timer(self._diag_timer)
+                self._diag_timer = self.create_timer(
+                    cfg.diagnostics_period_s, self._publish_diagnostics, clock=self._steady)
         return SetParametersResult(successful=True)
 
 
@@ -615,8 +623,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     code = 0
     try:
         if node.config.autostart and not node.autostart():
-            node.get_logger().error('autostart failed; see ~/status (the node stays up so '
-                                    'lifecycle transitions can retry)')
+            print('planner_node: autostart failed (see the error above and ~/status); '
+                  'set autostart:=false to keep the node up for lifecycle transitions',
+                  file=sys.stderr)
+            return 1
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
