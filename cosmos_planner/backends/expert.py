@@ -29,6 +29,7 @@ stamp; see that module for why this channel).
 """
 
 import json
+import os
 import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -45,6 +46,8 @@ GROUNDINGS = ('plane', 'depth')
 FORMS = ('auto', 'plan', 'trajectory')
 LABEL = 'gripper trajectory'
 MODEL_NAME = 'scripted-expert (test oracle)'
+#: Environment variable with the default ``delay_s`` (the planner node passes no such option).
+DELAY_ENV = 'COSMOS_PLANNER_EXPERT_DELAY_S'
 
 Point = Tuple[float, float, Optional[str]]
 
@@ -140,19 +143,31 @@ class ScriptedExpertBackend:
     ``ground_truth``: the sim's state file (default: ``$COSMOS_PLANNER_GROUND_TRUTH``);
     ``grounding``/``plane_z``: how the planner grounds pixels (see the module doc);
     ``form``: force ``plan`` or ``trajectory`` instead of following the request;
-    ``tolerance_s``: how far a ground-truth frame may be from the clip's newest stamp.
+    ``tolerance_s``: how far a ground-truth frame may be from the clip's newest stamp;
+    ``delay_s``: wall seconds each answer takes, like a model's latency (default
+    ``$COSMOS_PLANNER_EXPERT_DELAY_S`` or 0); ``cancel()`` cuts it short with
+    GenerationCancelled, so tests can reset the sim while a plan is in flight.
     """
 
     name = 'expert'
 
     def __init__(self, ground_truth: Optional[str] = None, grounding: str = 'plane',
-                 plane_z: float = 0.0, form: str = 'auto', tolerance_s: float = 0.001) -> None:
+                 plane_z: float = 0.0, form: str = 'auto', tolerance_s: float = 0.001,
+                 delay_s: Optional[float] = None) -> None:
         if grounding not in GROUNDINGS:
             raise ConfigError(f'expert grounding must be one of {GROUNDINGS}, got {grounding!r}')
         if form not in FORMS:
             raise ConfigError(f'expert form must be one of {FORMS}, got {form!r}')
         if not tolerance_s >= 0:
             raise ConfigError(f'expert tolerance_s must be >= 0, got {tolerance_s!r}')
+        if delay_s is None:
+            try:
+                delay_s = float(os.environ.get(DELAY_ENV, '0') or 0)
+            except ValueError:
+                raise ConfigError(f'{DELAY_ENV} must be a number of seconds') from None
+        if not 0 <= delay_s <= 3600:
+            raise ConfigError(f'expert delay_s must be within 0-3600, got {delay_s!r}')
+        self.delay_s = float(delay_s)
         self._reader = GroundTruthReader(ground_truth)
         self._grounding = grounding
         self._plane_z = float(plane_z)
@@ -169,6 +184,8 @@ class ScriptedExpertBackend:
         truth = self._reader.lookup(stamp_ns, self._tolerance_ns)
         form = form_for(request) if self._form == 'auto' else self._form
         text = answer_text(truth, form, self._grounding, self._plane_z)
+        if self.delay_s > 0:
+            self._cancel.wait(self.delay_s)
         if self._cancel.is_set():
             raise GenerationCancelled('expert generation cancelled')
         self.calls += 1

@@ -67,6 +67,8 @@ class RunnerConfig:
     #: Wall seconds for the planner node to come up (model loading included).
     startup_timeout_s: float = 300.0
     planner_params: Mapping[str, Any] = field(default_factory=dict)
+    #: Extra environment of the planner process (ROS_DOMAIN_ID etc. are inherited).
+    planner_env: Mapping[str, str] = field(default_factory=dict)
     model_label: str = ''
     is_tiny: bool = False
 
@@ -107,6 +109,8 @@ class EpisodeResult:
     request_to_motion_s: List[float]
     final_object_error_m: float
     dropped_commands: Dict[str, int]
+    #: Why requests failed: status, check and reason of each non-OK answer.
+    failures: List[Dict[str, str]]
     layout: Dict[str, Any]
     video: str = ''
     bag: str = ''
@@ -223,6 +227,7 @@ class EpisodeRunner:
             ground_truth=str(self.ground_truth_path), extra=self.cfg.planner_params)
         params_file = write_params_file(self.out_dir / 'planner_params.yaml', params)
         self.planner = PlannerProcess(params_file, self.out_dir / 'planner_node.log',
+                                      env=self.cfg.planner_env,
                                       ground_truth=str(self.ground_truth_path)).start()
         self.log(f'planner_node started (pid {self.planner.proc.pid}); '
                  f'log: {self.planner.log_path}')
@@ -305,6 +310,7 @@ class EpisodeRunner:
         latency_ms: List[float] = []
         generate_ms: List[float] = []
         requests: List[float] = []
+        failures: List[Dict[str, str]] = []
         pending = False
         last_final_s = -math.inf
         outcome, error = 'timeout', ''
@@ -329,6 +335,10 @@ class EpisodeRunner:
                         if status == 'ok':
                             latency_ms.append(float(timings.get('total', 0.0)))
                             generate_ms.append(float(timings.get('generate', 0.0)))
+                        else:
+                            failures.append({'status': status,
+                                             'check': str(event.get('check', '')),
+                                             'reason': str(event.get('reason', ''))[:300]})
                 if state.success:
                     outcome = 'success'
                     break
@@ -382,7 +392,7 @@ class EpisodeRunner:
             plan_to_motion_s=[float(e['latency_s']) for e in plans],
             request_to_motion_s=req_to_motion,
             final_object_error_m=state.object_error_m, dropped_commands=dropped,
-            layout=layout, video=video_path, bag=bag_path, error=error[-2000:])
+            failures=failures, layout=layout, video=video_path, bag=bag_path, error=error[-2000:])
 
     # ------------------------------------------------------------------ video
     def _start_video(self, path: Path, index: int, seed: int) -> None:
