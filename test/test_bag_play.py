@@ -127,3 +127,23 @@ def test_uninstalled_types_and_recorded_clock_are_skipped(peer: RosPeer,
     with pytest.raises(BagError) as err:  # asked for by name: an error, not a skip
         Player(peer.node, PlayOptions(bag=str(tmp_path / 'bag'), topics=('/custom',))).run()
     assert err.value.kind == 'unknown_type' and 'my_pkg' in str(err.value)
+
+
+def test_play_command_in_its_own_process(bag: Dict, tmp_path: Path) -> None:
+    from ros_helpers import node_command, NodeProcess
+
+    domain = claim_domain_id()
+    try:
+        with RosPeer(domain, name='play_cli_test') as other:
+            images = other.collect(Image, '/front/image_raw', depth=100)
+            cmd = node_command('cosmos-planner', 'cosmos_planner.cli') + [
+                'play', str(bag['path']), '--clock', '50', '--rate', '4', '--topics',
+                '/front/image_raw', '--wait-for-subscribers', '20']
+            with NodeProcess(cmd, domain, tmp_path / 'play.log') as proc:
+                code = proc.wait(60)
+                output = proc.output()
+            assert code == 0, output
+            assert 'played 10 messages on 1 topics' in output
+            assert wait_until(lambda: images.count() == 10, 10.0)
+    finally:
+        release_domain_id(domain)
