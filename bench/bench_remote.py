@@ -44,7 +44,7 @@ SHORT_SCHEMA = response_schema('plan', DecodingLimits(
 
 
 def make_clip(n: int, size: int, fps: float = 4.0) -> Clip:
-    """A moving scene with gradients and light sensor-like noise (a camera-ish image)."""
+    """Make a moving scene with gradients and light sensor-like noise (a camera-ish image)."""
     yy, xx = np.mgrid[0:size, 0:size]
     frames = []
     rng = np.random.default_rng(0)

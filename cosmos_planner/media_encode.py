@@ -158,13 +158,13 @@ def decode_mp4(payload: bytes) -> Tuple[List[np.ndarray], float]:
 
 
 def clip_fps(clip: Clip, default: float = DEFAULT_FPS) -> float:
-    """The clip's real frame rate from its stamps, ``default`` when the stamps give none."""
+    """Return the clip's real frame rate from its stamps, ``default`` when they give none."""
     fps = clip.fps
     return float(fps) if fps else float(default)
 
 
 def clip_to_video(clip: Clip, default_fps: float = DEFAULT_FPS) -> EncodedMedia:
-    """The whole clip as one MP4 at its real frame rate."""
+    """Encode the whole clip as one MP4 at its real frame rate."""
     fps = clip_fps(clip, default_fps)
     if fps > MAX_VIDEO_FPS:
         raise ImageDecodeError(

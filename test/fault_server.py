@@ -36,7 +36,7 @@ FAULTS = (
 
 
 def free_port() -> int:
-    """A loopback port with nothing listening on it (for refused-connection tests)."""
+    """Return a loopback port with nothing listening on it (refused connections)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
@@ -73,7 +73,7 @@ class FaultServer:
 
     @property
     def url(self) -> str:
-        """Base URL as OpenAI clients want it (with ``/v1``)."""
+        """Return the base URL as OpenAI clients want it (with ``/v1``)."""
         return f'http://127.0.0.1:{self.port}/v1'
 
     @property

@@ -29,7 +29,7 @@ NATIVE = (640, 480)
 
 
 def make_clip(n: int = 4, size: int = 96, fps: float = 4.0, camera: str = 'cam') -> Clip:
-    """A clip of moving-square frames stamped at ``fps``."""
+    """Make a clip of moving-square frames stamped at ``fps``."""
     frames = []
     for i in range(n):
         image = np.zeros((size, size, 3), np.uint8)

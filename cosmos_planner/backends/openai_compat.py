@@ -231,8 +231,12 @@ def _refuses_mm_kwargs(exc: BackendError) -> bool:
 
 def backoff_delay(n: int, base_s: float, cap_s: float, retry_after: Optional[float] = None,
                   jitter: float = 1.0) -> float:
-    """Delay before retry ``n`` (1-based): ``base_s * 2**(n-1)`` capped at ``cap_s``, scaled
-    to 50-100 % by ``jitter`` in [0, 1]; a server's ``Retry-After`` raises it, up to the cap."""
+    """Return the delay before retry ``n`` (1-based), in seconds.
+
+    ``base_s * 2**(n-1)`` capped at ``cap_s``, scaled to 50-100 % by ``jitter`` in [0, 1] (so
+    robots sharing a server do not retry in step); a server's ``Retry-After`` raises it, up
+    to the cap.
+    """
     delay = min(cap_s, base_s * 2 ** (n - 1)) * (0.5 + 0.5 * jitter)
     if retry_after is not None and retry_after > 0:
         delay = min(cap_s, max(delay, retry_after))
@@ -242,7 +246,7 @@ def backoff_delay(n: int, base_s: float, cap_s: float, retry_after: Optional[flo
 class OpenAICompatBackend:
     """Backend for an OpenAI-compatible chat-completions server (vLLM, NIM).
 
-    Args:
+    Constructor options:
         base_url: server URL with the API prefix, e.g. ``http://gpu-host:8000/v1`` (a bare
             ``http://host:port`` gets ``/v1`` appended).
         model: served model name (``--served-model-name``); None: the only model served.
@@ -264,6 +268,7 @@ class OpenAICompatBackend:
         probe: check at construction that the server is up and serves ``model``.
         wait_ready_s: keep probing this long while the server is unreachable or starting.
         extra_body: more JSON fields merged into every request body.
+
     """
 
     name = 'openai'

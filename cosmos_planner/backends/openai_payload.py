@@ -139,7 +139,7 @@ def _media_parts(kind: str, clip: Clip, opts: PayloadOptions,
 
 def convert_messages(request: GenerationRequest, opts: PayloadOptions,
                      stats: Optional[PayloadStats] = None) -> List[Dict[str, Any]]:
-    """Transformers content lists with placeholders -> OpenAI content parts, media first."""
+    """Convert transformers content lists with placeholders to OpenAI parts, media first."""
     stats = stats if stats is not None else PayloadStats()
     clips = (request.clip, *request.clip.context)
     used = 0
@@ -170,7 +170,7 @@ def convert_messages(request: GenerationRequest, opts: PayloadOptions,
 
 def build_payload(request: GenerationRequest, opts: PayloadOptions,
                   stats: Optional[PayloadStats] = None) -> Dict[str, Any]:
-    """The complete JSON body of ``POST /chat/completions`` for one request.
+    """Build the complete JSON body of ``POST /chat/completions`` for one request.
 
     Standard fields are top level; the vLLM extensions (``structured_outputs``, ``top_k``,
     ``media_io_kwargs``, ``mm_processor_kwargs``) are top level too, which is what the
@@ -247,7 +247,7 @@ class Answer:
 
 
 def message_reasoning(obj: Any) -> Optional[str]:
-    """The server-split reasoning of a message or delta: ``reasoning`` or the older name."""
+    """Return the server-split reasoning of a message or delta (either field name)."""
     for name in ('reasoning', 'reasoning_content'):
         value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
         if value is None and not isinstance(obj, dict):
