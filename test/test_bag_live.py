@@ -13,7 +13,7 @@ period (25 ms) of lateness cannot change which frames a live clip holds. Two req
 share a clip (the buffer samples at 2 fps, ticks come every second): their recorded answers
 are replayed in order, so plans are matched on (source stamp, occurrence).
 
-Runtime: about 15 s (tiny checkpoint generations, node start-up, 4 s of playback).
+Runtime: about 20-30 s (tiny checkpoint generations, node start-up, 4 s of playback).
 """
 
 import json

@@ -3,7 +3,7 @@
 The player runs on a test peer node; another node in the same process subscribes over
 DDS (reliable QoS), so what is checked is what a separate node would receive.
 
-Runtime: about 6 s (bags played at 4x).
+Runtime: about 9 s (bags played at 4x; one play in its own process).
 """
 
 from pathlib import Path

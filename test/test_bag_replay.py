@@ -4,7 +4,7 @@ The output bag is checked with an independent reader (``mcap_ros2``), not with t
 that wrote it. The tiny checkpoint's answers are random, so the safety limits are widened
 (``WIDE``) for plans to pass the gate; what is tested is the plumbing and the timing.
 
-Runtime: about 25 s on 2 cores (4 tiny-model generations dominate).
+Runtime: about 20-30 s on 2 cores (tiny-model generations dominate).
 """
 
 import json
