@@ -66,6 +66,7 @@ class Harness:
         self.status = p.collect(String, NODE + '/status')
         self.trajectory = p.collect(MultiDOFJointTrajectory, NODE + '/trajectory')
         self.diagnostics = p.collect(DiagnosticArray, '/diagnostics', depth=20)
+        self.sent = 0
 
     def start(self) -> None:
         state = self.peer.wait_for_lifecycle_state(NODE, 'active', 60, self.node.alive)
@@ -84,7 +85,8 @@ class Harness:
             release_domain_id(self.domain)
 
     def frames(self, *stamps_s: float) -> None:
-        """Publish cam0 frames and the end-effector pose at these stamps; set the clock."""
+        """Set the clock just past these stamps, then publish cam0 frames and EE poses."""
+        self.set_clock(int(round((max(stamps_s) + 0.2) * NS)))
         for i, t in enumerate(stamps_s):
             ns = int(round(t * NS))
             self.image.publish(scene.raw_image(scene.colour_image(i), ns))
@@ -92,7 +94,15 @@ class Harness:
             pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = EE_POSITION
             pose.pose.orientation.w = 1.0
             self.ee.publish(pose)
-        self.set_clock(int(round((max(stamps_s) + 0.2) * NS)))
+        self.wait_frames(len(stamps_s))
+
+    def wait_frames(self, count: int) -> None:
+        """Wait until the node has buffered ``count`` more frames than before."""
+        self.sent += count
+        msg = self.diagnostics.wait_for(lambda d: any(
+            kv.key == 'frames' and int(kv.value) >= self.sent
+            for st in d.status for kv in st.values), 10, start=self.diagnostics.count())
+        assert msg is not None, 'the node did not buffer the frames'
 
     def set_clock(self, ns: int) -> None:
         """Set sim time and wait until the node's diagnostics carry it."""
@@ -197,6 +207,7 @@ def test_clock_jump_backwards_clears_buffers_and_cancels(harness: Harness) -> No
     h.generating('before-loop')
     mark = h.status.count()
     h.image.publish(scene.raw_image(scene.colour_image(7), 25 * NS))
+    h.sent += 1
     looped = h.status.wait_for(lambda m: json.loads(m.data)['status'] == 'clock_reset',
                                EFFECT_S + 3, start=mark)
     assert looped is not None and 'went back' in json.loads(looped.data)['reason']

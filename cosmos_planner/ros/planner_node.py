@@ -347,7 +347,7 @@ class PlannerNode(LifecycleNode):
         return job
 
     def _publish_hold(self) -> None:
-        if not self._out:
+        if not self._out or not self.context.ok():
             return
         cfg = self.config
         frame = cfg.pipeline.grounding.target_frame
@@ -386,7 +386,7 @@ class PlannerNode(LifecycleNode):
         if self.worker is not None:
             with self._publish_lock:
                 job = self.worker.cancel()
-        self.get_logger().warning(f'clock reset: {reason}; buffers cleared')
+        self.get_logger().warning(f'clock reset: {reason}')
         self._status('clock_reset', reason=reason, task_id=job.task_id if job else '')
 
     # -- the worker side ---------------------------------------------------------------------
@@ -453,6 +453,8 @@ class PlannerNode(LifecycleNode):
         return tuple(float(v) for v in pos)
 
     def _on_job_done(self, job: PlanJob, result: JobResult, current: bool) -> None:
+        if not self.context.ok():
+            return          # shutting down (SIGINT): nothing can be published any more
         tick = time.perf_counter()
         outcome = result.outcome
         timings = dict(outcome.timings_ms)
