@@ -9,8 +9,10 @@ Design decisions (documented here because callers depend on them):
 
 - API key: read only from the environment variable *named* by ``api_key_env`` (e.g.
   ``NGC_API_KEY``); never a constructor value, never logged, never in ``repr`` or
-  ``health()``. Without ``api_key_env`` the placeholder ``EMPTY`` is sent (vLLM without
-  ``--api-key``). A named variable that is unset is a ConfigError naming the variable.
+  ``health()``. Without ``api_key_env``, or when the named variable is unset or empty, the
+  placeholder ``EMPTY`` is sent (vLLM without ``--api-key`` accepts it; the node's default
+  names ``OPENAI_API_KEY``, usually unset for a local server) and a warning names the
+  variable; a server that then answers 401/403 gets an error saying the variable is unset.
 - Streaming (default on): the answer arrives as server-sent events, so a cancelled or
   timed-out request is closed at the next token and vLLM aborts it (it frees the GPU for the
   other robots) instead of generating to the end. ``stream=False`` suits servers without
@@ -290,6 +292,7 @@ class OpenAICompatBackend:
             connect_timeout_s=connect_timeout_s, max_retries=max_retries,
             backoff_s=backoff_s, backoff_max_s=backoff_max_s, extra_body=extra_body or {})
         self.url = self.config.base_url
+        self._key_hint = ''
         self._client = openai.OpenAI(
             base_url=self.url, api_key=self._api_key(), max_retries=0,
             timeout=openai.Timeout(timeout_s, connect=connect_timeout_s))
@@ -313,7 +316,9 @@ class OpenAICompatBackend:
             return NO_KEY
         key = os.environ.get(env)
         if not key:
-            raise ConfigError(f'api_key_env names ${env}, which is not set or empty')
+            LOG.warning('$%s is not set: sending no API key to %s', env, self.url)
+            self._key_hint = f' (no API key sent: ${env} is not set)'
+            return NO_KEY
         return key
 
     # -- health -------------------------------------------------------------------------
@@ -324,7 +329,10 @@ class OpenAICompatBackend:
         try:
             return [m.id for m in client.models.list().data]
         except Exception as exc:  # noqa: BLE001 - mapped to typed errors
-            raise map_error(exc, self.url, timeout_s) from exc
+            err = map_error(exc, self.url, timeout_s)
+            if getattr(err, 'status_code', None) in (401, 403) and self._key_hint:
+                err.args = (str(err) + self._key_hint,)
+            raise err from exc
 
     def probe(self) -> List[str]:
         """Check that the server answers and serves ``model`` (picked when unset)."""
@@ -485,7 +493,10 @@ class OpenAICompatBackend:
             call.wake.wait(remaining)
             call.wake.clear()
         if attempt.error is not None:
-            raise map_error(attempt.error, self.url, self.config.timeout_s)
+            err = map_error(attempt.error, self.url, self.config.timeout_s)
+            if getattr(err, 'status_code', None) in (401, 403) and self._key_hint:
+                err.args = (str(err) + self._key_hint,)
+            raise err
         return attempt
 
     def _exchange(self, body: Dict[str, Any], attempt: _Attempt, call: _Call) -> None:
