@@ -73,7 +73,7 @@ def _to_model(world: Sequence[float], pose: OpticalPose, intr: Intrinsics) -> Tu
 
 def expert_points(truth: Dict[str, Any], grounding: str = 'plane',
                   plane_z: float = 0.0) -> Tuple[str, List[str], List[Point]]:
-    """The oracle's next action, steps and labelled points for one frame's ground truth."""
+    """Return the oracle's next action, steps and labelled points for one frame's truth."""
     if grounding not in GROUNDINGS:
         raise ConfigError(f'expert grounding must be one of {GROUNDINGS}, got {grounding!r}')
     pose, intr = _camera(truth)
@@ -117,7 +117,7 @@ def _point_json(point: Point) -> Dict[str, Any]:
 
 def answer_text(truth: Dict[str, Any], form: str, grounding: str = 'plane',
                 plane_z: float = 0.0) -> str:
-    """The answer as the model would write it (``form``: plan or trajectory)."""
+    """Write the answer as the model would (``form``: plan or trajectory)."""
     action, steps, points = expert_points(truth, grounding, plane_z)
     traj = [_point_json(p) for p in points]
     if form == 'trajectory':

@@ -30,7 +30,7 @@ class Intrinsics:
 
     @classmethod
     def from_fovy(cls, width: int, height: int, fovy_deg: float) -> 'Intrinsics':
-        """MuJoCo's ``fovy`` is the vertical field of view; pixels are square."""
+        """Build from MuJoCo's ``fovy`` (the vertical field of view); pixels are square."""
         f = 0.5 * height / math.tan(math.radians(fovy_deg) / 2)
         return cls(width, height, f, f, (width - 1) / 2.0, (height - 1) / 2.0)
 
@@ -113,7 +113,7 @@ def matrix_to_quat_xyzw(rot: np.ndarray) -> Tuple[float, float, float, float]:
 
 
 def quat_xyzw_to_matrix(q: Tuple[float, float, float, float]) -> np.ndarray:
-    """Unit quaternion (x, y, z, w) to a rotation matrix; normalises its input."""
+    """Convert a quaternion (x, y, z, w) to a rotation matrix; normalises its input."""
     x, y, z, w = np.asarray(q, float) / np.linalg.norm(q)
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],

@@ -26,7 +26,7 @@ BACKENDS = ('expert', 'local', 'openai', 'replay')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``cosmos-planner sim``."""
+    """Add the flags of ``cosmos-planner sim``."""
     parser.add_argument('--episodes', type=int, default=None,
                         help='number of episodes (default 1; seeds S, S+1, ...)')
     parser.add_argument('--task', default='put the red cube in the basket',

@@ -146,7 +146,7 @@ class SimConfig:
 
     @property
     def target_spec(self) -> ObjectSpec:
-        """The object the task asks to move."""
+        """Return the object the task asks to move."""
         return next(o for o in self.objects if o.name == self.target)
 
     @property
@@ -155,7 +155,7 @@ class SimConfig:
         return max(1, int(round(self.control_dt / self.physics_dt)))
 
     def replace(self, **changes: Any) -> 'SimConfig':
-        """A validated copy with some fields changed (config objects are immutable)."""
+        """Return a validated copy with some fields changed (configs are immutable)."""
         return dataclasses.replace(self, **changes)
 
 

@@ -78,6 +78,8 @@ class ControllerNode(Node):
         #: One record per executed command (plans, holds, stops), for the episode runner.
         self.executions: List[Dict[str, Any]] = []
         self.dropped: Dict[str, int] = {}
+        #: Messages received per topic kind (``trajectory``, ``gripper``).
+        self.received: Dict[str, int] = {'trajectory': 0, 'gripper': 0}
         self.create_subscription(MultiDOFJointTrajectory, traj_topic, self._on_trajectory,
                                  ISAAC_QOS)
         self.create_subscription(JointTrajectory, grip_topic, self._on_gripper, ISAAC_QOS)
@@ -90,10 +92,12 @@ class ControllerNode(Node):
     def _on_trajectory(self, msg: MultiDOFJointTrajectory) -> None:
         with self._qlock:
             self._queue.append(('trajectory', msg))
+            self.received['trajectory'] += 1
 
     def _on_gripper(self, msg: JointTrajectory) -> None:
         with self._qlock:
             self._queue.append(('gripper', msg))
+            self.received['gripper'] += 1
 
     # ------------------------------------------------------------ physics thread
     def reset(self, episode: int) -> None:

@@ -154,7 +154,7 @@ class MonitorNode(Node):
         return out
 
     def planner_ready(self) -> bool:
-        """The planner is active: it subscribes to ~/task only after configure + activate."""
+        """Tell whether the planner is active (it subscribes to ~/task once activated)."""
         return (self.task_pub.get_subscription_count() > 0
                 and self.replan_client.service_is_ready()
                 and self.count_publishers(f'/{PLANNER_NODE_NAME}/status') > 0)

@@ -138,7 +138,7 @@ class TrajectoryFollower:
         return np.array([np.interp(now_s, path.times, path.positions[:, k]) for k in range(3)])
 
     def gripper_due(self, now_s: float) -> Optional[bool]:
-        """The newest gripper state whose time has come since the last call, else None."""
+        """Return the newest gripper state due since the last call, else None."""
         path = self.path
         if path is None:
             return None

@@ -45,7 +45,7 @@ class GroundTruthWriter:
         self._episode = 0
 
     def reset(self, episode: int) -> None:
-        """A new episode: forget every frame (their stamps will be reused from zero)."""
+        """Start a new episode: forget every frame (stamps are reused from zero)."""
         self._episode = int(episode)
         self._frames.clear()
         self._write()
@@ -76,7 +76,7 @@ class GroundTruthReader:
         self.path = Path(path)
 
     def read(self) -> Dict[str, Any]:
-        """The whole current document; BackendError when it is missing or unreadable."""
+        """Return the whole current document; BackendError when missing or unreadable."""
         try:
             doc = json.loads(self.path.read_text())
         except FileNotFoundError:
@@ -90,7 +90,7 @@ class GroundTruthReader:
         return doc
 
     def lookup(self, stamp_ns: int, tolerance_ns: int = 0) -> Dict[str, Any]:
-        """The frame stamped ``stamp_ns`` (or the nearest within ``tolerance_ns``).
+        """Return the frame stamped ``stamp_ns`` (or the nearest within ``tolerance_ns``).
 
         Raises a retryable BackendError when the frame is not in the current episode (too
         old, or from before a reset), so the planner reports it instead of acting on a

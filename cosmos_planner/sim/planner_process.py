@@ -80,7 +80,7 @@ def planner_parameters(cfg: SimConfig, pose: OpticalPose, backend: str,
 
 def write_params_file(path: Path, params: Mapping[str, Any],
                       node_name: str = PLANNER_NODE_NAME) -> Path:
-    """A ROS 2 parameter file (``node: ros__parameters: {...}``) with flat dotted names."""
+    """Write a ROS 2 parameter file (``node: ros__parameters: {...}``), flat dotted names."""
     clean = {}
     for key, value in params.items():
         clean[key] = list(value) if isinstance(value, tuple) else value
@@ -91,7 +91,7 @@ def write_params_file(path: Path, params: Mapping[str, Any],
 
 
 def planner_command(params_file: Path) -> List[str]:
-    """The console script ``planner_node`` beside this Python, else ``python -m``."""
+    """Return the console script ``planner_node`` beside this Python, else ``python -m``."""
     script = Path(sys.executable).parent / 'planner_node'
     found = str(script) if script.exists() else shutil.which('planner_node')
     base = [found] if found else [sys.executable, '-m', 'cosmos_planner.ros.planner_node']
@@ -132,7 +132,7 @@ class PlannerProcess:
         return None if self.proc is None else self.proc.poll()
 
     def tail(self, n: int = 20) -> str:
-        """The last lines of the planner's log, for error messages."""
+        """Return the last lines of the planner's log, for error messages."""
         try:
             lines = self.log_path.read_text(errors='replace').splitlines()
         except OSError:

@@ -34,7 +34,7 @@ def _fmt(values: Sequence[float]) -> str:
 
 
 def look_at_xyaxes(pos: Sequence[float], target: Sequence[float]) -> Tuple[float, ...]:
-    """MuJoCo camera ``xyaxes`` (camera x right, y up, looking along -z) aimed at target."""
+    """Return ``xyaxes`` of a MuJoCo camera (x right, y up, looking along -z) aimed at target."""
     fwd = np.asarray(target, float) - np.asarray(pos, float)
     fwd /= np.linalg.norm(fwd)
     up = np.array([0.0, 0.0, 1.0])
@@ -115,7 +115,7 @@ def _gripper_xml(cfg: SimConfig, start: Sequence[float]) -> str:
 
 
 def build_mjcf(layout: SceneLayout, cfg: SimConfig) -> str:
-    """The complete MJCF document for ``layout`` under ``cfg``."""
+    """Return the complete MJCF document for ``layout`` under ``cfg``."""
     xyaxes = look_at_xyaxes(cfg.camera_pos, cfg.camera_target)
     shadow = 'true' if cfg.shadows else 'false'
     shadowsize = 2048 if cfg.shadows else 0
@@ -126,7 +126,8 @@ def build_mjcf(layout: SceneLayout, cfg: SimConfig) -> str:
         f'<weld name="{GRASP_PREFIX}{o.name}" body1="{GRIPPER_BODY}" body2="{o.name}"'
         ' active="false" solref="0.01 1"/>' for o in cfg.objects)
     legs = ''.join(
-        f'<geom type="box" size="0.025 0.025 0.36" pos="{_fmt((sx * (tx - 0.05), sy * (ty - 0.05), -0.4))}"'
+        '<geom type="box" size="0.025 0.025 0.36"'
+        f' pos="{_fmt((sx * (tx - 0.05), sy * (ty - 0.05), -0.4))}"'
         ' rgba="0.35 0.25 0.18 1" contype="0" conaffinity="0"/>'
         for sx in (-1, 1) for sy in (-1, 1))
     finger_kp = 40.0

@@ -68,7 +68,7 @@ def depth_message(depth: np.ndarray, stamp_ns: int, frame_id: str) -> Image:
 
 
 def camera_info_message(sim: TabletopSim, stamp_ns: int) -> CameraInfo:
-    """CameraInfo of the undistorted pinhole camera (``P = [K | 0]``)."""
+    """Build the camera_info of the undistorted pinhole camera (``P = [K | 0]``)."""
     intr = sim.intrinsics
     return CameraInfo(
         header=Header(stamp=ns_to_time_msg(stamp_ns), frame_id=sim.cfg.camera_frame_id),
@@ -157,7 +157,7 @@ class SimNode(Node):
         self._running.set()
 
     def reset(self, seed: Optional[int] = None) -> int:
-        """New episode (time back to zero) with ``seed`` (default: the ``seed`` parameter)."""
+        """Start a new episode (time back to zero) with ``seed`` (default: parameter)."""
         with self._lock:
             if seed is None:
                 seed = int(self.get_parameter('seed').value)

@@ -243,7 +243,7 @@ class TabletopSim:
 
     # ----------------------------------------------------------------- camera
     def optical_pose(self) -> OpticalPose:
-        """The camera's optical frame (z forward, x right, y down) in ``world``."""
+        """Return the camera's optical frame (z forward, x right, y down) in ``world``."""
         return OpticalPose.from_mujoco(self.data.cam_xpos[self._cam_id],
                                        self.data.cam_xmat[self._cam_id])
 
@@ -266,7 +266,7 @@ class TabletopSim:
         return r.render().copy()
 
     def render_depth(self) -> np.ndarray:
-        """HxW float32 depth in metres along the optical axis (z), NaN where nothing is hit."""
+        """Render float32 depth (HxW), metres along the optical axis, NaN where nothing is hit."""
         r = self._require_renderer()
         r.enable_depth_rendering()
         try:
@@ -279,7 +279,7 @@ class TabletopSim:
         return depth
 
     def ground_truth(self) -> dict:
-        """What the scripted expert may know: poses in ``world`` and in 0-1000 image coords.
+        """Return what the scripted expert may know: poses in world and 0-1000 image coords.
 
         A plain dict (JSON-ready) so it crosses process boundaries unchanged; see
         ``cosmos_planner.sim.ground_truth`` for its schema and channel.
