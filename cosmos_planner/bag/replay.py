@@ -48,11 +48,14 @@ from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from cosmos_planner.bag.errors import BagError
+from cosmos_planner.bag.generation_clock import GenerationClock
 from cosmos_planner.bag.lazy_ingest import LazyIngest, LazyMessage
+from cosmos_planner.bag.node_params import load_params_file, params_yaml, parse_param
 from cosmos_planner.bag.outputs import RunWriter
 from cosmos_planner.bag.reader import BagMessage, BagReader
 from cosmos_planner.bag.scenes import TASK_TOPIC
 from cosmos_planner.bag.schedule import PlanSchedule
+from cosmos_planner.bag.summary import ReplaySummary
 from cosmos_planner.bag.topics import CameraTopics, resolve_cameras, task_topic_of
 from cosmos_planner.errors import ConfigError, PlannerError
 
@@ -104,66 +107,6 @@ class ReplayOptions:
             raise ConfigError('--video-fps must be positive')
 
 
-# -- parameters ------------------------------------------------------------------------------
-def flatten_params(tree: Any, prefix: str = '') -> Dict[str, Any]:
-    """Nested YAML mappings to dotted ROS parameter names."""
-    out: Dict[str, Any] = {}
-    for key, value in (tree or {}).items():
-        name = f'{prefix}{key}'
-        if isinstance(value, dict):
-            out.update(flatten_params(value, name + '.'))
-        else:
-            out[name] = value
-    return out
-
-
-def load_params_file(path: Path, node: str = 'cosmos_planner') -> Dict[str, Any]:
-    """Flat parameters of ``node`` (and of ``/**``) from a ROS 2 ``--params-file`` YAML."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f'cannot read parameters file {path}: {exc}') from None
-    out: Dict[str, Any] = {}
-    for key in ('/**', '**', node, '/' + node):
-        section = data.get(key) if isinstance(data, dict) else None
-        if isinstance(section, dict) and isinstance(section.get('ros__parameters'), dict):
-            out.update(flatten_params(section['ros__parameters']))
-    if not out and isinstance(data, dict) and data:
-        raise ConfigError(f'{path} has no ros__parameters for {node} or /**')
-    return out
-
-
-def parse_param(item: str) -> Tuple[str, Any]:
-    """``name:=value`` (YAML value, like ``--ros-args -p``) to a pair."""
-    import yaml
-
-    name, sep, raw = item.partition(':=')
-    if not sep:
-        name, sep, raw = item.partition('=')
-    if not sep or not name:
-        raise ConfigError(f'-p takes NAME:=VALUE, not {item!r}')
-    try:
-        return name.strip(), yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f'-p {item}: bad value: {exc}') from None
-
-
-def params_yaml(values: Dict[str, Any], node: str = 'cosmos_planner') -> str:
-    """Write a ``--params-file`` for the live node with exactly these flat values."""
-    import yaml
-
-    nested: Dict[str, Any] = {}
-    for key, value in sorted(values.items()):
-        *parents, leaf = key.split('.')
-        cur = nested
-        for part in parents:
-            cur = cur.setdefault(part, {})
-        cur[leaf] = value
-    return yaml.safe_dump({node: {'ros__parameters': nested}}, sort_keys=False)
-
-
 def node_values(options: ReplayOptions, cameras: List[CameraTopics]) -> Dict[str, Any]:
     """Flat node parameters of this replay: file, then -p, then topics and CLI flags."""
     values: Dict[str, Any] = {}
@@ -196,43 +139,6 @@ def node_values(options: ReplayOptions, cameras: List[CameraTopics]) -> Dict[str
     return values
 
 
-# -- model time ------------------------------------------------------------------------------
-class GenerationClock:
-    """Backend wrapper summing each request's generation time (as recorded or measured)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.ms = 0.0
-
-    def generate(self, request: Any) -> Any:
-        tick = time.perf_counter()
-        try:
-            completion = self.inner.generate(request)
-        except Exception:
-            self.ms += (time.perf_counter() - tick) * 1e3
-            raise
-        recorded = (completion.meta or {}).get('recorded_generate_ms')
-        if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
-            self.ms += float(recorded)
-        elif completion.generate_ms:
-            self.ms += float(completion.generate_ms)
-        else:
-            self.ms += (time.perf_counter() - tick) * 1e3
-        return completion
-
-    def cancel(self) -> None:
-        self.inner.cancel()
-
-    def health(self) -> Dict[str, Any]:
-        return self.inner.health()
-
-    def close(self) -> None:
-        closer = getattr(self.inner, 'close', None)
-        if callable(closer):
-            closer()
-
-
 # -- the session -----------------------------------------------------------------------------
 @dataclass
 class Pending:
@@ -247,61 +153,6 @@ class Pending:
     outcome: Any
     clip: Any
     model_ms: float
-
-
-@dataclass
-class ReplaySummary:
-    """What a replay did; also written as ``summary.json``."""
-
-    bag: str
-    out: str
-    frames: int = 0
-    messages: int = 0
-    requests: int = 0
-    plans: int = 0
-    statuses: Dict[str, int] = field(default_factory=dict)
-    failures: Dict[str, int] = field(default_factory=dict)
-    stage_ms: Dict[str, Dict[str, float]] = field(default_factory=dict)
-    skipped_ticks: int = 0
-    bag_duration_s: float = 0.0
-    #: Whole run, start-up (imports, model load) included.
-    wall_s: float = 0.0
-    #: The replay loop only (read, ingest, plan, write): what scales with the bag.
-    loop_s: float = 0.0
-    frames_per_s: float = 0.0
-    #: Bag duration over loop time (steady state); ``bag_duration_s / wall_s`` for totals.
-    realtime_factor: float = 0.0
-    decoded_frames: int = 0
-    video_frames: int = 0
-    published: Dict[str, int] = field(default_factory=dict)
-    bad_inputs: Dict[str, int] = field(default_factory=dict)
-    error: str = ''
-    interrupted: bool = False
-
-    def text(self) -> str:
-        """Human summary printed at the end of a run."""
-        lines = [f'replayed {self.frames} frames ({self.messages} messages, '
-                 f'{self.bag_duration_s:.1f} s of bag) in {self.loop_s:.1f} s '
-                 f'({self.wall_s:.1f} s with start-up): {self.frames_per_s:.1f} frames/s, '
-                 f'{self.realtime_factor:.1f}x real time',
-                 f'requests {self.requests}, plans {self.plans}, skipped ticks '
-                 f'{self.skipped_ticks}, statuses {dict(sorted(self.statuses.items()))}']
-        if self.failures:
-            lines.append('failures by reason: ' + ', '.join(
-                f'{k}: {v}' for k, v in sorted(self.failures.items())))
-        if self.bad_inputs:
-            lines.append('bad inputs: ' + ', '.join(
-                f'{k}: {v}' for k, v in sorted(self.bad_inputs.items())))
-        if self.stage_ms:
-            lines.append('stage latencies ms (p50 / p95 / max): ' + ', '.join(
-                f'{k} {v["p50"]:.1f}/{v["p95"]:.1f}/{v["max"]:.1f}'
-                for k, v in sorted(self.stage_ms.items())))
-        lines.append(f'output: {self.out}')
-        if self.error:
-            lines.append(f'stopped by error: {self.error}')
-        if self.interrupted:
-            lines.append('interrupted: outputs hold what was replayed so far')
-        return '\n'.join(lines)
 
 
 class Replay:
@@ -360,7 +211,7 @@ class Replay:
                 self.by_topic[topic] = ('ee', self.cameras[0])
 
     def _build(self) -> None:
-        """The node's core objects: ingest, buffers, backend (may load a model), planner."""
+        """Build the node's core objects: ingest, buffers, backend (may load a model), planner."""
         from cosmos_planner.ingest import FrameIngest
         from cosmos_planner.planner import Planner
         from cosmos_planner.ros.diagnostics import NodeStats
@@ -509,7 +360,7 @@ class Replay:
             self._copy_used(clip, depth)
 
     def _ee_position(self, now_ns: int) -> Optional[Tuple[float, float, float]]:
-        """The gripper position as the node uses it: fresh and in the output frame."""
+        """Return the gripper position as the node uses it: fresh, in the output frame."""
         ee = self.inputs.ee_pose_latest() if self.cfg.ee_pose_enabled else None
         if ee is None:
             return None
