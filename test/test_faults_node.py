@@ -124,7 +124,7 @@ class Harness:
                 for s in self.diags.messages[-1].status}
 
     def value(self, camera_or_part: str, key: str) -> int:
-        """Return an integer diagnostics value (0 when absent)."""
+        """Return one integer counter of the newest diagnostics (0 when absent)."""
         status = self.diag().get(f'cosmos_planner: {camera_or_part}', {})
         return int(status.get(key, 0))
 
