@@ -439,6 +439,8 @@ def main() -> int:
     parser.add_argument('--shm-profile', action='store_true',
                         help='Fast DDS profile with a 64 MiB shared-memory segment')
     parser.add_argument('--phases', default='floor,worker,inline,tiny,overhead')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='executor.threads of the worker node')
     args = parser.parse_args()
     if args.transport:
         os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = args.transport
@@ -452,7 +454,7 @@ def main() -> int:
     base = {'cameras.names': ['cam0', 'cam1'], 'planner.max_attempts': 1,
             'tf.use_tf': False, 'diagnostics.period_s': 0.5, 'watchdog.timeout_s': 5.0,
             'qos.reliable': args.reliable, 'cameras.cam0.compressed': jpeg,
-            'cameras.cam1.compressed': jpeg}
+            'cameras.cam1.compressed': jpeg, 'executor.threads': args.threads}
     empty = Path(profile_dir.name) / 'empty.jsonl'
     empty.write_text('')          # the delayed request then misses the replay: no plan
     slow = dict(base, **{'backend.kind': 'faults', 'backend.faults_then': 'delay:2.5',

@@ -157,6 +157,10 @@ NODE_PARAMS: Tuple[ParamSpec, ...] = (
        'Isaac Sim\'s bridge); false = sensor-data QoS (best effort, newest wins).',
        read_only=True),
     _s('qos.depth', 5, 'Camera subscription queue depth.', min=1, max=100, read_only=True),
+    _s('executor.threads', 1, 'Executor threads. 1: every callback on one thread; more: '
+       'each camera decodes on its own callback group in parallel (OpenCV releases the '
+       'GIL), the rest stays serialised. Planning always has its own thread.',
+       min=1, max=16, read_only=True),
     # cameras
     _s('cameras.names', ['camera'], 'Camera names; each has cameras.NAME.* parameters.',
        read_only=True),
@@ -275,6 +279,7 @@ class NodeConfig:
     depth_tolerance_s: float
     qos_reliable: bool
     qos_depth: int
+    executor_threads: int
     cameras: Tuple[CameraConfig, ...]
     primary: str
     ee_pose_enabled: bool
@@ -400,6 +405,7 @@ def node_config_from_values(values: Mapping[str, Any]) -> NodeConfig:
         buffer_window_s=float(v['buffer.window_s']), buffer_fps=float(v['buffer.fps']),
         depth_tolerance_s=float(v['buffer.depth_tolerance_s']),
         qos_reliable=bool(v['qos.reliable']), qos_depth=int(v['qos.depth']),
+        executor_threads=int(v['executor.threads']),
         cameras=tuple(cameras), primary=primary,
         ee_pose_enabled=bool(v['ee_pose.enabled']), ee_pose_topic=v['ee_pose.topic'],
         ee_pose_max_age_s=float(v['ee_pose.max_age_s']), ee_joint=v['output.ee_joint'],

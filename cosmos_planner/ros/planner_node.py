@@ -35,7 +35,9 @@ from nav_msgs.msg import Path
 import rclpy
 from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from rcl_interfaces.msg import SetParametersResult
@@ -189,20 +191,25 @@ class PlannerNode(LifecycleNode):
         inputs = self.inputs
         for cam in cfg.cameras:
             name = cam.name
+            # One group per camera: with executor.threads > 1 cameras decode in parallel,
+            # while each camera's frames stay in order.
+            group = MutuallyExclusiveCallbackGroup()
             if cam.compressed:
                 self._subs.append(self.create_subscription(
                     CompressedImage, cam.image_topic,
-                    lambda msg, n=name: inputs.compressed(n, msg), cam_qos))
+                    lambda msg, n=name: inputs.compressed(n, msg), cam_qos,
+                    callback_group=group))
             else:
                 self._subs.append(self.create_subscription(
-                    Image, cam.image_topic, lambda msg, n=name: inputs.image(n, msg), cam_qos))
+                    Image, cam.image_topic, lambda msg, n=name: inputs.image(n, msg), cam_qos,
+                    callback_group=group))
             self._subs.append(self.create_subscription(
                 CameraInfo, cam.info_topic, lambda msg, n=name: inputs.camera_info(n, msg),
                 info_qos))
             if cam.depth_topic:
                 self._subs.append(self.create_subscription(
                     CompressedImage if cam.depth_compressed else Image, cam.depth_topic,
-                    lambda msg, n=name: inputs.depth(n, msg), cam_qos))
+                    lambda msg, n=name: inputs.depth(n, msg), cam_qos, callback_group=group))
         if cfg.ee_pose_enabled:
             self._subs.append(self.create_subscription(
                 PoseStamped, cfg.ee_pose_topic, inputs.ee_pose, 10))
@@ -620,7 +627,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'planner_node: invalid configuration: {exc}', file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    executor = SingleThreadedExecutor()
+    threads = node.config.executor_threads
+    executor = (MultiThreadedExecutor(num_threads=threads) if threads > 1
+                else SingleThreadedExecutor())
     executor.add_node(node)
     code = 0
     try:
