@@ -230,6 +230,7 @@ class RosPeer:
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
         self.collectors: Dict[str, Collector] = {}
+        self._param_clients: Dict[str, Any] = {}
 
     def _spin(self) -> None:
         try:
@@ -313,23 +314,39 @@ class RosPeer:
             time.sleep(0.1)
         return last
 
+    def _param_client(self, node_fqn: str, timeout: float) -> Any:
+        from rclpy.parameter_client import AsyncParameterClient
+        client = self._param_clients.get(node_fqn)
+        if client is None:
+            client = AsyncParameterClient(self.node, node_fqn)
+            self._param_clients[node_fqn] = client
+        if not client.wait_for_services(timeout_sec=timeout):
+            raise TimeoutError(f'parameter services of {node_fqn} did not appear')
+        return client
+
+    def _result(self, future: Any, what: str, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not future.done():
+            raise TimeoutError(f'{what} did not answer within {timeout} s')
+        return future.result()
+
     def set_parameters(self, node_fqn: str, params: Dict[str, Any],
                        timeout: float = 10.0) -> List[Any]:
-        """Set parameters of a remote node; returns its SetParametersResult list."""
-        from rcl_interfaces.srv import SetParameters
+        """Set parameters of a remote node (rclpy's parameter client); return the results."""
         from rclpy.parameter import Parameter
-        req = SetParameters.Request()
-        req.parameters = [Parameter(k, value=v).to_parameter_msg() for k, v in params.items()]
-        return list(self.call(SetParameters, f'{node_fqn}/set_parameters', req,
-                              timeout).results)
+        client = self._param_client(node_fqn, timeout)
+        future = client.set_parameters([Parameter(k, value=v) for k, v in params.items()])
+        return list(self._result(future, f'{node_fqn} set_parameters', timeout).results)
 
     def get_parameters(self, node_fqn: str, names: Sequence[str],
                        timeout: float = 10.0) -> Dict[str, Any]:
         """Return the current values of remote parameters, as Python values."""
-        from rcl_interfaces.srv import GetParameters
         from rclpy.parameter import parameter_value_to_python
-        req = GetParameters.Request(names=list(names))
-        resp = self.call(GetParameters, f'{node_fqn}/get_parameters', req, timeout)
+        client = self._param_client(node_fqn, timeout)
+        resp = self._result(client.get_parameters(list(names)),
+                            f'{node_fqn} get_parameters', timeout)
         return {n: parameter_value_to_python(v) for n, v in zip(names, resp.values)}
 
     def close(self) -> None:
