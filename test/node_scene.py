@@ -183,6 +183,23 @@ def depth_msg(depth: np.ndarray, stamp_ns: int, frame_id: str = CAMERA_FRAME) ->
     return msg
 
 
+def compressed_depth_msg(depth_m: np.ndarray, stamp_ns: int,
+                         frame_id: str = 'cam1_optical') -> Any:
+    """``compressedDepth`` (image_transport: 12-byte header + 16-bit PNG, millimetres)."""
+    import struct
+
+    import cv2
+    from sensor_msgs.msg import CompressedImage
+    from cosmos_planner.ros.messages import make_header
+    mm = np.clip(np.nan_to_num(depth_m * 1000.0), 0, 65535).astype(np.uint16)
+    ok, png = cv2.imencode('.png', mm)
+    assert ok
+    msg = CompressedImage(header=make_header(stamp_ns, frame_id),
+                          format='16UC1; compressedDepth png')
+    msg.data = struct.pack('<iff', 0, 0.0, 0.0) + png.tobytes()
+    return msg
+
+
 # --- replay recordings -----------------------------------------------------------------------
 
 def request_fingerprint(params: Dict[str, Any], messages: Sequence[Tuple[str, Any]],

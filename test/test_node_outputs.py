@@ -3,8 +3,8 @@
 The node runs as a user runs it (the ``planner_node`` console script with ``--ros-args``
 and a params file), with ``backend.kind: replay`` so model answers are deterministic. This
 process publishes two cameras (cam0 raw ``rgb8`` with padded rows plus registered 32FC1
-depth, cam1 JPEG ``CompressedImage`` as context), their CameraInfo, ``/clock`` (sim time) and
-tasks, and checks what comes back:
+depth; cam1 JPEG ``CompressedImage`` plus ``compressedDepth``, sent to the model as context),
+their CameraInfo, ``/clock`` (sim time) and tasks, and checks what comes back:
 
 - ``~/plan`` validates against ``config/plan_v1.schema.json`` and ``PlanV1``; its stamp is
   the newest primary frame's; its 3D points equal an independent computation (node_scene);
@@ -13,12 +13,13 @@ tasks, and checks what comes back:
 - switching ``ground.mode`` to depth at run time grounds on the depth image instead;
 - an unparseable answer, a backend error, stale frames: nothing on ``~/plan``, a reason on
   ``~/status``; bad images are counted in ``/diagnostics`` while the node keeps running;
+- periodic replanning runs on the ROS clock;
 - bad parameter values are refused with a message naming them.
 
 The recording is keyed by request fingerprints; they are computed here with the same
 ingest, buffer and prompt code the node uses, from the same messages.
 
-Runtime: about 15-25 s (one node start, six planning requests).
+Runtime: about 25-35 s (one node start, eight planning requests).
 """
 
 import json
@@ -66,6 +67,7 @@ PARAMS: Dict[str, Any] = {
     'cameras.names': ['cam0', 'cam1'],
     'cameras.cam0.depth_topic': 'cam0/depth',
     'cameras.cam1.compressed': True,
+    'cameras.cam1.depth_topic': 'cam1/depth', 'cameras.cam1.depth_compressed': True,
     'qos.reliable': True,
     'buffer.max_frames': 2, 'buffer.fps': 2.0, 'buffer.window_s': 4.0,
     'prompt.preset': 'plan', 'planner.max_attempts': 1,
@@ -96,6 +98,7 @@ def scenario_messages(name: str) -> List[Tuple[str, Any]]:
         out.append(('cam0/depth', scene.depth_msg(depth, stamp)))
         out.append(('cam1/image/compressed', scene.jpeg_image(
             scene.colour_image(seed * 10 + i + 5, 320, 240), stamp)))
+        out.append(('cam1/depth', scene.compressed_depth_msg(depth[:, :320], stamp)))
     return out
 
 
@@ -132,6 +135,7 @@ class Harness:
             'cam0/camera_info': p.publisher(CameraInfo, 'cam0/camera_info'),
             'cam1/image/compressed': p.publisher(CompressedImage, 'cam1/image/compressed'),
             'cam1/camera_info': p.publisher(CameraInfo, 'cam1/camera_info'),
+            'cam1/depth': p.publisher(CompressedImage, 'cam1/depth'),
             'task': p.publisher(String, NODE + '/task'),
         }
         self.out = {
@@ -144,7 +148,7 @@ class Harness:
             'debug_image': p.collect(Image, NODE + '/debug_image'),
             'diagnostics': p.collect(DiagnosticArray, '/diagnostics', depth=20),
         }
-        self.sent = {'cam0': 0, 'cam1': 0, 'depth': 0}
+        self.sent = {'cam0': 0, 'cam1': 0, 'depth': 0, 'depth1': 0}
 
     def start(self) -> None:
         state = self.peer.wait_for_lifecycle_state(NODE, 'active', 60, self.node.alive)
@@ -183,14 +187,15 @@ class Harness:
         """Publish a scenario's frames; wait until the node buffered them; set the clock."""
         for topic, msg in scenario_messages(name):
             self.pubs[topic].publish(msg)
-            key = 'depth' if topic == 'cam0/depth' else topic[:4]
+            key = {'cam0/depth': 'depth', 'cam1/depth': 'depth1'}.get(topic, topic[:4])
             self.sent[key] += 1
         want = dict(self.sent)
 
         def received(d: Dict[str, Dict[str, str]]) -> bool:
             c0, c1 = d['cosmos_planner: camera cam0'], d['cosmos_planner: camera cam1']
             return (int(c0['frames']) >= want['cam0'] and int(c1['frames']) >= want['cam1']
-                    and int(c0['depth_frames']) >= want['depth'])
+                    and int(c0['depth_frames']) >= want['depth']
+                    and int(c1['depth_frames']) >= want['depth1'])
         self.diag(20, pred=received)
         return self.set_clock(newest_stamp_ns(name) + NS // 5)
 
@@ -345,6 +350,8 @@ def test_plan_and_every_output_topic(harness: Harness) -> None:
     d = h.diag()
     assert int(d['cosmos_planner: camera cam0']['depth_frames']) >= FRAMES_PER_SCENARIO
     assert int(d['cosmos_planner: camera cam0']['camera_infos']) >= 1
+    assert int(d['cosmos_planner: camera cam1']['depth_frames']) >= FRAMES_PER_SCENARIO
+    assert not any(k.startswith('bad.depth_') for k in d['cosmos_planner: camera cam1'])
 
     # run-time switch to depth grounding: the depth image shows a lower plane
     results = h.peer.set_parameters(NODE, {'ground.mode': 'depth'})
