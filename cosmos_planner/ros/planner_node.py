@@ -52,7 +52,8 @@ from cosmos_planner.ros import messages as m
 from cosmos_planner.ros.diagnostics import NodeStats
 from cosmos_planner.ros.inputs import SensorInputs
 from cosmos_planner.ros.params import current_values, declare_node_parameters
-from cosmos_planner.ros.params import node_config_from_values, NodeConfig, validate_changes
+from cosmos_planner.ros.params import node_config_from_values, NodeConfig, plain
+from cosmos_planner.ros.params import validate_changes
 from cosmos_planner.ros.tf_source import TransformSource
 from cosmos_planner.ros.worker import PlanJob, PlanningWorker
 
@@ -90,6 +91,7 @@ class PlannerNode(LifecycleNode):
         self._values: Dict[str, Any] = {}
         self._lock = threading.RLock()
         self._publish_lock = threading.Lock()
+        self._use_sim_time = bool(self.get_parameter('use_sim_time').value)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._specs = declare_node_parameters(self)
         self._values = current_values(self, self._specs)
@@ -128,7 +130,8 @@ class PlannerNode(LifecycleNode):
         return self.get_clock().now().nanoseconds
 
     def _sim_time(self) -> bool:
-        return bool(self.get_parameter('use_sim_time').value)
+        """Whether ROS time is sim time (cached: read on every frame by the ingest)."""
+        return self._use_sim_time
 
     # -- lifecycle ---------------------------------------------------------------------------
     def autostart(self) -> bool:
@@ -534,10 +537,13 @@ class PlannerNode(LifecycleNode):
 
     # -- parameters --------------------------------------------------------------------------
     def _on_set_parameters(self, params: List[Any]) -> SetParametersResult:
-        changes = [(p.name, p.value) for p in params]
+        changes = [(p.name, plain(p.value)) for p in params]
         problem = validate_changes(self._specs, self._values, changes)
         if problem:
             return SetParametersResult(successful=False, reason=problem)
+        for name, value in changes:
+            if name == 'use_sim_time':
+                self._use_sim_time = bool(value)
         if self._values and set(self._specs) <= set(self._values):
             merged = dict(self._values)
             merged.update({n: v for n, v in changes if n in self._specs})
