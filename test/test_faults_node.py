@@ -337,7 +337,7 @@ def test_backend_faults_each_get_a_status_then_planning_resumes(harness: Harness
 
 def test_every_published_plan_is_valid_and_inside_the_workspace(harness: Harness) -> None:
     h = harness
-    assert h.plans.count() >= 2, 'the other tests published no plan'
+    assert wait_until(lambda: h.plans.count() >= 2, 10), 'the other tests published no plan'
     schema = json.loads(Path(config_path('plan_v1.schema.json')).read_text())
     lo, hi = np.array(WORKSPACE[0]), np.array(WORKSPACE[1])
     for msg in h.plans.messages:

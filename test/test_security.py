@@ -46,8 +46,7 @@ from cosmos_planner.backends.base import Completion
 from cosmos_planner.backends.faults import Fault, FaultInjectingBackend
 from cosmos_planner.backends.openai_compat import OpenAICompatBackend
 from cosmos_planner.backends.recording import RecordingBackend, ReplayBackend
-from cosmos_planner.errors import (BackendError, ConfigError, ModelNotFoundError,
-                                   PlannerError)
+from cosmos_planner.errors import BackendError, ModelNotFoundError, PlannerError
 from cosmos_planner.frames import Clip, Frame
 from cosmos_planner.planner import Planner
 from cosmos_planner.prompts import build_request
@@ -152,12 +151,16 @@ def test_api_key_from_the_environment_reaches_the_server_and_nothing_else(
         assert CANARY_KEY not in text and CANARY_KEY[3:] not in text
 
 
-def test_an_unset_key_variable_is_a_config_error_naming_the_variable_not_a_value(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unset_key_variable_is_named_in_a_warning_and_no_key_is_sent(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.delenv('COSMOS_TEST_KEY', raising=False)
-    with pytest.raises(ConfigError, match='COSMOS_TEST_KEY'):
-        OpenAICompatBackend('http://127.0.0.1:9/v1', model='m', api_key_env='COSMOS_TEST_KEY',
-                            probe=False)
+    request = build_request('plan', _clip(), 'pick up the cube', False)
+    with HeaderCapturingServer() as server, caplog.at_level(logging.WARNING):
+        backend = OpenAICompatBackend(server.url, api_key_env='COSMOS_TEST_KEY', timeout_s=2,
+                                      max_retries=0)
+        assert backend.generate(request).text
+    assert 'COSMOS_TEST_KEY' in caplog.text
+    assert server.authorizations and all(a == 'Bearer EMPTY' for a in server.authorizations)
 
 
 # --- trust_remote_code and weights ----------------------------------------------------------
