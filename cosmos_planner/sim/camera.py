@@ -68,6 +68,25 @@ class OpticalPose:
         return matrix_to_quat_xyzw(self.rotation)
 
 
+def look_at_optical_pose(position: Tuple[float, float, float],
+                         target: Tuple[float, float, float]) -> OpticalPose:
+    """Return the optical pose of a camera at ``position`` aimed at ``target`` (z up world).
+
+    The same pose MuJoCo computes for the scene's camera (``scene.look_at_xyaxes``), without
+    MuJoCo: it is what the planner's static camera-to-world transform must be, also for
+    Isaac Sim, whose standalone script places its camera the same way.
+    """
+    pos = np.asarray(position, float)
+    fwd = np.asarray(target, float) - pos
+    fwd /= np.linalg.norm(fwd)
+    right = np.cross(fwd, [0.0, 0.0, 1.0])
+    if np.linalg.norm(right) < 1e-6:  # looking straight down: image x along world x
+        right = np.array([1.0, 0.0, 0.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(fwd, right)
+    return OpticalPose(np.stack([right, down, fwd], axis=1), pos)
+
+
 def project(points_world: np.ndarray, pose: OpticalPose,
             intr: Intrinsics) -> Tuple[np.ndarray, np.ndarray]:
     """Pixels (Nx2, ROS convention) and depths (N, metres along z) of world points."""

@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'not; off: plan once')
     parser.add_argument('--max-requests', type=int, default=4,
                         help='planning requests per episode (task + replans)')
+    parser.add_argument('--grounding', choices=('plane', 'depth'), default='plane',
+                        help='how the planner puts pixels in 3D: plane (the table) or depth '
+                        '(the depth image)')
     parser.add_argument('--config', type=Path, default=None,
                         help='sim config YAML (default: config/sim.yaml)')
     parser.add_argument('--param', action='append', default=[], metavar='NAME=VALUE',
@@ -125,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         episodes=episodes, seed=args.seed, out_dir=out,
         record_video=bool(args.record or args.video or main_job), record_bag=bool(args.record),
         replan=args.replan, max_requests=args.max_requests,
-        planner_params=_parse_params(args.param), model_label=label, is_tiny=is_tiny)
+        planner_params=_parse_params(args.param), model_label=label, is_tiny=is_tiny,
+        grounding=args.grounding)
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     with EpisodeRunner(sim_cfg, cfg) as runner:
         summary = runner.run()

@@ -35,21 +35,13 @@ from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
 
 from cosmos_planner.errors import ConfigError
-from cosmos_planner.sim.follower import GripperEvent, TrajectoryFollower
+from cosmos_planner.sim.commands import gripper_events, stale_reason, stamp_ns
+from cosmos_planner.sim.commands import trajectory_points
+from cosmos_planner.sim.follower import TrajectoryFollower
 from cosmos_planner.sim.sim_node import ISAAC_QOS, ns_to_time_msg, SimNode
 
 #: Tool orientation published on ee_pose: z axis pointing down (top-down gripper).
 TOOL_DOWN_XYZW = (1.0, 0.0, 0.0, 0.0)
-#: A stamp this far ahead of the controller's clock is from before a reset.
-FUTURE_TOLERANCE_NS = 1_000_000
-
-
-def _stamp_ns(header: Header) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
-def _duration_s(d: Any) -> float:
-    return float(d.sec) + float(d.nanosec) * 1e-9
 
 
 class ControllerNode(Node):
@@ -65,7 +57,7 @@ class ControllerNode(Node):
         pose_topic = p('ee_pose_topic', 'ee_pose').value
         self.max_speed = float(p('max_speed', 0.3).value)
         self.max_plan_age_s = float(p('max_plan_age_s', 5.0).value)
-        self.open_position = float(p('gripper_open_position', 0.08).value)
+        self.open_position = float(p('gripper_open_position', 0.04).value)
         self.closed_position = float(p('gripper_closed_position', 0.0).value)
         self.pose_rate_hz = float(p('ee_pose_rate_hz', 20.0).value)
         if self.open_position == self.closed_position:
@@ -151,67 +143,53 @@ class ControllerNode(Node):
             return self.sim.optical_pose().optical_to_world(points)
         return None
 
-    def _stale(self, stamp_ns: int, now_ns: int) -> Optional[str]:
-        if stamp_ns > now_ns + FUTURE_TOLERANCE_NS:
-            return 'future_stamp'
-        if (now_ns - stamp_ns) * 1e-9 > self.max_plan_age_s:
-            return 'too_old'
-        return None
+    def _stale(self, stamp: int, now_ns: int) -> Optional[str]:
+        return stale_reason(stamp, now_ns, self.max_plan_age_s)
 
     def _apply_trajectory(self, msg: MultiDOFJointTrajectory, now_s: float,
                           now_ns: int) -> None:
-        stamp_ns = _stamp_ns(msg.header)
-        record = {'stamp_ns': stamp_ns, 'received_s': now_s, 'frame_id': msg.header.frame_id,
+        stamp = stamp_ns(msg.header)
+        record = {'stamp_ns': stamp, 'received_s': now_s, 'frame_id': msg.header.frame_id,
                   'points': len(msg.points)}
         if not msg.points:
             self.follower.stop(self.sim.ee_target())
             self.executions.append({**record, 'kind': 'stop'})
             return
-        stale = self._stale(stamp_ns, now_ns)
+        stale = self._stale(stamp, now_ns)
         if stale:
-            self._drop(stale, f'trajectory stamped {stamp_ns * 1e-9:.3f} s at {now_s:.3f} s')
+            self._drop(stale, f'trajectory stamped {stamp * 1e-9:.3f} s at {now_s:.3f} s')
             return
-        pts = np.array([[p.transforms[0].translation.x, p.transforms[0].translation.y,
-                         p.transforms[0].translation.z] for p in msg.points], float)
-        times = np.array([_duration_s(p.time_from_start) for p in msg.points], float)
+        times, pts = trajectory_points(msg)
         world = self._to_world(msg.header.frame_id, pts)
         if world is None:
             self._drop('unknown_frame', f'frame {msg.header.frame_id!r} is neither '
                        f'{self.sim.cfg.world_frame_id!r} nor {self.sim.cfg.camera_frame_id!r}')
             return
-        self.follower.start(now_s, self.sim.ee_target(), times, world, stamp_ns)
+        self.follower.start(now_s, self.sim.ee_target(), times, world, stamp)
         kind = 'hold' if len(pts) == 1 and times[0] == 0.0 else 'plan'
         self.executions.append({**record, 'kind': kind, 'started_s': now_s,
-                                'latency_s': now_s - stamp_ns * 1e-9,
+                                'latency_s': now_s - stamp * 1e-9,
                                 'duration_s': float(self.follower.path.end_s - now_s)})
-        pending = self._pending_gripper.pop(stamp_ns, None)
+        pending = self._pending_gripper.pop(stamp, None)
         self._pending_gripper.clear()
         if pending is not None:
             self._attach_gripper(pending)
 
     def _apply_gripper(self, msg: JointTrajectory, now_s: float, now_ns: int) -> None:
-        stamp_ns = _stamp_ns(msg.header)
-        stale = self._stale(stamp_ns, now_ns)
+        stamp = stamp_ns(msg.header)
+        stale = self._stale(stamp, now_ns)
         if stale:
-            self._drop(stale, f'gripper schedule stamped {stamp_ns * 1e-9:.3f} s')
+            self._drop(stale, f'gripper schedule stamped {stamp * 1e-9:.3f} s')
             return
         path = self.follower.path
-        if path is not None and path.stamp_ns == stamp_ns:
+        if path is not None and path.stamp_ns == stamp:
             self._attach_gripper(msg)
         else:
-            self._pending_gripper[stamp_ns] = msg
+            self._pending_gripper[stamp] = msg
 
     def _attach_gripper(self, msg: JointTrajectory) -> None:
-        mid = 0.5 * (self.open_position + self.closed_position)
-        closed_below = self.closed_position < self.open_position
-        events = []
-        for p in msg.points:
-            if not p.positions:
-                raise ValueError('gripper point without a position')
-            pos = float(p.positions[0])
-            closed = pos < mid if closed_below else pos > mid
-            events.append(GripperEvent(_duration_s(p.time_from_start), closed))
-        self.follower.set_gripper_schedule(events)
+        self.follower.set_gripper_schedule(
+            gripper_events(msg, self.open_position, self.closed_position))
 
     def _publish_pose(self, now_ns: int) -> None:
         pos = self.sim.ee_position()

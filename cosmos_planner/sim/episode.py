@@ -71,6 +71,8 @@ class RunnerConfig:
     planner_env: Mapping[str, str] = field(default_factory=dict)
     model_label: str = ''
     is_tiny: bool = False
+    #: How the planner grounds pixels: plane (the table) or depth (the depth image).
+    grounding: str = 'plane'
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -224,7 +226,8 @@ class EpisodeRunner:
             pose = self.sim.sim.optical_pose()
         params = planner_parameters(
             self.sim.cfg, pose, self.cfg.backend, self.cfg.backend_options, self.cfg.preset,
-            ground_truth=str(self.ground_truth_path), extra=self.cfg.planner_params)
+            ground_truth=str(self.ground_truth_path), extra=self.cfg.planner_params,
+            grounding=self.cfg.grounding)
         params_file = write_params_file(self.out_dir / 'planner_params.yaml', params)
         self.planner = PlannerProcess(params_file, self.out_dir / 'planner_node.log',
                                       env=self.cfg.planner_env,

@@ -33,15 +33,24 @@ GRIPPER_OPEN = 0.04
 GRIPPER_CLOSED = 0.0
 
 
+GROUNDINGS = ('plane', 'depth')
+
+
 def planner_parameters(cfg: SimConfig, pose: OpticalPose, backend: str,
                        backend_options: Optional[Mapping[str, Any]] = None,
                        preset: str = 'plan', ground_truth: str = '',
-                       extra: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """Flat ROS parameters of ``planner_node`` for the tabletop (``extra`` wins).
+                       extra: Optional[Mapping[str, Any]] = None,
+                       grounding: str = 'plane') -> Dict[str, Any]:
+    """Return flat ROS parameters of ``planner_node`` for the tabletop (``extra`` wins).
 
     Plans are published in ``world``: the static transform is the camera's optical pose,
     exactly what a TF lookup would return on a ROS machine with Isaac's TF publisher.
+    ``grounding='plane'`` intersects pixel rays with the table; ``'depth'`` reads the depth
+    image, whose surface under an object's pixel is its top, so the grasp goes half the
+    target's height below the surface.
     """
+    if grounding not in GROUNDINGS:
+        raise ConfigError(f'grounding must be one of {GROUNDINGS}, got {grounding!r}')
     tx, ty = cfg.table_half
     params: Dict[str, Any] = {
         'use_sim_time': True,
@@ -69,12 +78,32 @@ def planner_parameters(cfg: SimConfig, pose: OpticalPose, backend: str,
         'gripper.closed_position': GRIPPER_CLOSED,
         'replan_period_s': 0.0,
     }
+    if grounding == 'depth':
+        params['ground.mode'] = 'depth'
+        params['heights.grasp_offset_m'] = -float(cfg.target_spec.half_height)
     if backend == 'expert' and ground_truth:
         params['backend.expert_ground_truth'] = str(ground_truth)
     for key, value in (backend_options or {}).items():
         if value is not None:
             params[f'backend.{key}'] = value
     params.update(extra or {})
+    return params
+
+
+def isaac_bridge_parameters(cfg: Optional[SimConfig] = None) -> Dict[str, Any]:
+    """Return the planner preset for Isaac's bridge topics (``config/isaac_bridge.yaml``).
+
+    The embedded default model, Isaac's topic names and QoS, sim time, and the camera
+    pose of the tabletop scene (the standalone Isaac script places its camera the same
+    way), so the same file serves Isaac Sim and the MuJoCo sim node.
+    """
+    from cosmos_planner.sim.camera import look_at_optical_pose
+
+    cfg = cfg or SimConfig()
+    pose = look_at_optical_pose(cfg.camera_pos, cfg.camera_target)
+    params = planner_parameters(cfg, pose, 'local')
+    params['backend.model'] = ''
+    params['tf.use_tf'] = True  # on ROS machines: Isaac's TF tree, if published, wins
     return params
 
 

@@ -300,3 +300,7 @@ def main(args: Optional[list] = None) -> None:
         ctrl.destroy_node()
         sim.destroy_node()
         rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -10,7 +10,6 @@ created on the first render, in the thread that renders, and rendering from any 
 thread raises ``ConfigError`` instead of failing deep inside EGL (``EGL_BAD_ACCESS``).
 """
 
-from dataclasses import dataclass
 import threading
 from typing import Dict, List, Optional
 
@@ -22,31 +21,11 @@ from cosmos_planner.sim.camera import Intrinsics, OpticalPose, pixel_to_model, p
 from cosmos_planner.sim.config import ObjectSpec, SimConfig
 from cosmos_planner.sim.layout import SceneLayout, sample_layout
 from cosmos_planner.sim.mujoco_gl import import_mujoco
+from cosmos_planner.sim.success import evaluate, in_basket, TaskState
 
 #: Capture region between the fingers, in the gripper frame relative to the TCP (metres).
 CAPTURE_Y = 0.03
 CAPTURE_Z = (-0.04, 0.05)
-#: Below this height (world z) an object has fallen off the table.
-FALLEN_Z = -0.1
-
-
-@dataclass(frozen=True)
-class TaskState:
-    """Geometric evaluation of the task at one instant."""
-
-    time_s: float
-    success: bool
-    in_basket: bool
-    at_rest: bool
-    grasped: Optional[str]
-    fallen: bool
-    #: Horizontal distance of the target's centre from the basket centre (metres).
-    object_error_m: float
-
-    def as_dict(self) -> dict:
-        return {'time_s': self.time_s, 'success': self.success, 'in_basket': self.in_basket,
-                'at_rest': self.at_rest, 'grasped': self.grasped, 'fallen': self.fallen,
-                'object_error_m': self.object_error_m}
 
 
 class TabletopSim:
@@ -221,25 +200,14 @@ class TabletopSim:
         return self.data.xpos[self._basket_body].copy()
 
     def in_basket(self, name: str) -> bool:
-        """Centre of the object inside the basket's inner volume (floor to rim)."""
-        pos = self.object_position(name)
-        centre = self.basket_center()
-        hx, hy = self.cfg.basket_half
-        floor = self.cfg.basket_wall_thickness
-        return bool(abs(pos[0] - centre[0]) <= hx and abs(pos[1] - centre[1]) <= hy
-                    and floor <= pos[2] - centre[2] <= self.cfg.basket_wall + 0.02)
+        """Tell whether the object's centre is inside the basket's inner volume."""
+        return in_basket(self.object_position(name), self.basket_center(), self.cfg)
 
     def evaluate(self) -> TaskState:
         """Success = target inside the basket, released, at rest; fallen = off the table."""
         name = self.cfg.target
-        pos = self.object_position(name)
-        inside = self.in_basket(name)
-        rest = self.object_speed(name) <= self.cfg.rest_speed
-        err = float(np.linalg.norm(pos[:2] - self.basket_center()[:2]))
-        return TaskState(
-            time_s=self.time, success=inside and rest and self.grasped != name,
-            in_basket=inside, at_rest=rest, grasped=self.grasped,
-            fallen=bool(pos[2] < FALLEN_Z), object_error_m=err)
+        return evaluate(self.time, self.object_position(name), self.object_speed(name),
+                        self.basket_center(), self.grasped, self.cfg)
 
     # ----------------------------------------------------------------- camera
     def optical_pose(self) -> OpticalPose:
