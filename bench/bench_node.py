@@ -18,7 +18,11 @@ time) and reads what the node reports.
      task callback on the executor thread (what a naive node does);
    - ``worker + tiny model``: the real local backend generating with the tiny checkpoint
      (torch on CPU: CPU and GIL contention, not a sleep).
-   Target: p99 under 10 ms for ``worker`` at 2 x 30 fps 720p.
+   Also reported: frames buffered / published, the longest gap between consecutive
+   buffered frames (a blocked executor shows up here: frames queued beyond the QoS depth
+   are dropped, so the delay of the survivors understates the damage), and the callback's
+   own time (decode, resize, push). Target: p99 under 10 ms for ``worker`` at 2 x 30 fps
+   720p.
 2. **Node overhead per plan, model time excluded.** With an instant backend (``faults``
    returning a fixed valid answer), tasks at 4 Hz while both cameras stream: the node's
    ``node_overhead`` (snapshot, prompt, parse, ground, time, gate, build and publish the
@@ -362,8 +366,9 @@ def measure_ingest(kind: str, params: Dict[str, Any], args: argparse.Namespace, 
             v = values[f'cosmos_planner: camera {cam}']
             rows.append((cam, float(v['ingest_delay_ms_p50']), float(v['ingest_delay_ms_p99']),
                          float(v['ingest_delay_ms_max']), int(v['ingest_delay_samples']),
-                         f'{v["frames"]}/{streamer.published[cam]} buffered; callback '
-                         f'p50 {float(v["callback_ms_p50"]):.1f} / p99 '
+                         f'{v["frames"]}/{streamer.published[cam]} buffered; longest gap '
+                         f'{float(v["frame_gap_ms_max"]):.0f} ms; callback p50 '
+                         f'{float(v["callback_ms_p50"]):.1f} / p99 '
                          f'{float(v["callback_ms_p99"]):.1f} ms; {generating} generations'))
         return rows
     finally:

@@ -7,7 +7,9 @@ whose last frame arrived longer ago than the timeout (ROS clock) is reported ``S
 
 Ingest delay (header stamp to "frame is in the buffer", in wall-clock time) is kept in a
 bounded window per camera; it is meaningful when the cameras and the node share a clock
-(live cameras on one machine), and it is what ``bench/bench_node.py`` reads.
+(live cameras on one machine), and it is what ``bench/bench_node.py`` reads, with the
+callback's own time and the longest gap between the stamps of consecutive buffered frames
+(frames lost or dropped because the node fell behind show up there).
 """
 
 from collections import Counter, deque
@@ -39,6 +41,7 @@ class CameraStats:
     arrivals_ns: Deque[int] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
     delays_ms: Deque[float] = field(default_factory=lambda: deque(maxlen=DELAY_WINDOW))
     callback_ms: Deque[float] = field(default_factory=lambda: deque(maxlen=DELAY_WINDOW))
+    gaps_ms: Deque[float] = field(default_factory=lambda: deque(maxlen=DELAY_WINDOW))
     last_stamp_ns: Optional[int] = None
     last_error: str = ''
     stale_reported: bool = False
@@ -74,6 +77,8 @@ class NodeStats:
             cs.frames += 1
             if callback_ms is not None:
                 cs.callback_ms.append(callback_ms)
+            if cs.last_stamp_ns is not None and stamp_ns > cs.last_stamp_ns:
+                cs.gaps_ms.append((stamp_ns - cs.last_stamp_ns) * 1e-6)
             cs.last_stamp_ns = stamp_ns
             cs.arrivals_ns.append(arrival_ros_ns)
             cs.stale_reported = False
@@ -167,12 +172,14 @@ class NodeStats:
                 level, msg = WARN, f'{sum(bad.values())} bad inputs; last: {last_err}'
             p50, p99, mx, n = self.delay_percentiles(name)
             c50, c99, cmx, _ = self.delay_percentiles(name, 'callback_ms')
+            gap = self.delay_percentiles(name, 'gaps_ms')[2]
             values = {'frames': frames, 'depth_frames': depth, 'camera_infos': infos,
                       'rate_hz': f'{rate:.2f}', 'bad_inputs': sum(bad.values()),
                       'ingest_delay_ms_p50': f'{p50:.3f}', 'ingest_delay_ms_p99': f'{p99:.3f}',
                       'ingest_delay_ms_max': f'{mx:.3f}', 'ingest_delay_samples': n,
                       'callback_ms_p50': f'{c50:.3f}', 'callback_ms_p99': f'{c99:.3f}',
-                      'callback_ms_max': f'{cmx:.3f}'}
+                      'callback_ms_max': f'{cmx:.3f}',
+                      'frame_gap_ms_max': f'{gap:.1f}'}
             values.update({f'bad.{k}': v for k, v in sorted(bad.items())})
             arr.status.append(_status(f'{self.node_name}: camera {name}', level, msg, values))
         failures = sum(v for k, v in outcomes.items() if k != 'ok')
