@@ -14,23 +14,17 @@ sim-time limit. Every episode is one JSON line; the summary has the success rate
 from dataclasses import asdict, dataclass, field
 import json
 import math
-import os
 from pathlib import Path
 import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import numpy as np
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from std_msgs.msg import String
-from std_srvs.srv import Trigger
-
 from cosmos_planner.errors import BackendUnavailable, ConfigError
-from cosmos_planner.sim.camera import project
 from cosmos_planner.sim.config import SimConfig
 from cosmos_planner.sim.controller_node import ControllerNode
-from cosmos_planner.sim.planner_process import GRIPPER_CLOSED, GRIPPER_OPEN, PLANNER_NODE_NAME
+from cosmos_planner.sim.monitor_node import MonitorNode
+from cosmos_planner.sim.planner_process import GRIPPER_CLOSED, GRIPPER_OPEN
 from cosmos_planner.sim.planner_process import planner_parameters, PlannerProcess
 from cosmos_planner.sim.planner_process import write_params_file
 from cosmos_planner.sim.sim_node import SimNode
@@ -129,43 +123,43 @@ def _mean(values: List[float]) -> Optional[float]:
     return float(np.mean(values)) if values else None
 
 
-class MonitorNode(Node):
-    """Sends the task and replan requests, collects the planner's status events."""
+@dataclass
+class RequestBook:
+    """One episode's planning requests and what the planner said about them."""
 
-    def __init__(self, planner: str = PLANNER_NODE_NAME, **kwargs: Any) -> None:
-        super().__init__('sim_episode_monitor', **kwargs)
-        self.task_pub = self.create_publisher(String, f'/{planner}/task', QoSProfile(depth=10))
-        self.replan_client = self.create_client(Trigger, f'/{planner}/replan')
-        self.create_subscription(String, f'/{planner}/status', self._on_status,
-                                 QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
-        self._lock = threading.Lock()
-        self.events: List[Dict[str, Any]] = []
+    task_id: str
+    requests: List[float] = field(default_factory=list)
+    pending: bool = False
+    last_final_s: float = -math.inf
+    statuses: Dict[str, int] = field(default_factory=dict)
+    latency_ms: List[float] = field(default_factory=list)
+    generate_ms: List[float] = field(default_factory=list)
+    failures: List[Dict[str, str]] = field(default_factory=list)
 
-    def _on_status(self, msg: String) -> None:
-        try:
-            event = json.loads(msg.data)
-        except ValueError:
-            event = {'status': 'unparsable', 'raw': msg.data[:200]}
-        if isinstance(event, dict):
-            with self._lock:
-                self.events.append(event)
+    def sent(self, now: float) -> None:
+        """Record a request (task or replan) sent at sim time ``now``."""
+        self.requests.append(now)
+        self.pending = True
 
-    def take_events(self) -> List[Dict[str, Any]]:
-        with self._lock:
-            out, self.events = self.events, []
-        return out
-
-    def planner_ready(self) -> bool:
-        """Tell whether the planner is active (it subscribes to ~/task once activated)."""
-        return (self.task_pub.get_subscription_count() > 0
-                and self.replan_client.service_is_ready()
-                and self.count_publishers(f'/{PLANNER_NODE_NAME}/status') > 0)
-
-    def send_task(self, task: str, task_id: str) -> None:
-        self.task_pub.publish(String(data=json.dumps({'task': task, 'task_id': task_id})))
-
-    def request_replan(self) -> None:
-        self.replan_client.call_async(Trigger.Request())
+    def absorb(self, events: List[Dict[str, Any]], now: float) -> None:
+        """Count this episode's status events (and the reset's clock jump)."""
+        for event in events:
+            status = str(event.get('status', ''))
+            if status == 'accepted' or (event.get('task_id') != self.task_id
+                                        and status != 'clock_reset'):
+                continue
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status not in FINAL_STATUSES:
+                continue
+            self.pending = False
+            self.last_final_s = now
+            timings = event.get('timings_ms') or {}
+            if status == 'ok':
+                self.latency_ms.append(float(timings.get('total', 0.0)))
+                self.generate_ms.append(float(timings.get('generate', 0.0)))
+            else:
+                self.failures.append({'status': status, 'check': str(event.get('check', '')),
+                                      'reason': str(event.get('reason', ''))[:300]})
 
 
 class EpisodeRunner:
@@ -308,14 +302,7 @@ class EpisodeRunner:
             from cosmos_planner.sim.recording import EpisodeBag
             bag_path = str(self.out_dir / stem)
             bag = EpisodeBag(monitor, Path(bag_path), lambda: sim.sim.time_ns)
-        task_id = f'episode-{index}-seed-{seed}'
-        statuses: Dict[str, int] = {}
-        latency_ms: List[float] = []
-        generate_ms: List[float] = []
-        requests: List[float] = []
-        failures: List[Dict[str, str]] = []
-        pending = False
-        last_final_s = -math.inf
+        book = RequestBook(f'episode-{index}-seed-{seed}')
         outcome, error = 'timeout', ''
         wall0 = time.monotonic()
         sim.resume()
@@ -326,51 +313,16 @@ class EpisodeRunner:
                     state = sim.sim.evaluate()
                     idle = ctrl.is_idle(state.time_s)
                 now = state.time_s
-                for event in monitor.take_events():
-                    status = str(event.get('status', ''))
-                    if event.get('task_id') not in (None, task_id) or status == 'accepted':
-                        continue
-                    statuses[status] = statuses.get(status, 0) + 1
-                    if status in FINAL_STATUSES:
-                        pending = False
-                        last_final_s = now
-                        timings = event.get('timings_ms') or {}
-                        if status == 'ok':
-                            latency_ms.append(float(timings.get('total', 0.0)))
-                            generate_ms.append(float(timings.get('generate', 0.0)))
-                        else:
-                            failures.append({'status': status,
-                                             'check': str(event.get('check', '')),
-                                             'reason': str(event.get('reason', ''))[:300]})
-                if state.success:
-                    outcome = 'success'
-                    break
-                if state.fallen:
-                    outcome = 'fallen'
+                book.absorb(monitor.take_events(), now)
+                if state.success or state.fallen:
+                    outcome = 'success' if state.success else 'fallen'
                     break
                 if now >= self.sim_cfg.time_limit_s:
                     break
                 if not self.planner.alive():
                     outcome, error = 'planner_died', self.planner.tail()
                     break
-                if not requests:
-                    if now >= cfg.task_delay_s:
-                        monitor.send_task(cfg.task, task_id)
-                        requests.append(now)
-                        pending = True
-                    continue
-                if cfg.replan != 'idle' or len(requests) >= cfg.max_requests:
-                    continue
-                if pending:
-                    if now - requests[-1] > cfg.request_timeout_s:
-                        monitor.request_replan()
-                        requests.append(now)
-                    continue
-                if idle and now - max(last_final_s, _last_end(ctrl, first_exec)) \
-                        >= cfg.settle_s:
-                    monitor.request_replan()
-                    requests.append(now)
-                    pending = True
+                self._maybe_request(book, now, idle, first_exec)
         finally:
             sim.pause()
             if bag is not None:
@@ -382,7 +334,7 @@ class EpisodeRunner:
         plans = [e for e in ctrl.executions[first_exec:] if e.get('kind') == 'plan']
         req_to_motion = []
         for e in plans:
-            before = [r for r in requests if r <= e['started_s'] + 1e-9]
+            before = [r for r in book.requests if r <= e['started_s'] + 1e-9]
             if before:
                 req_to_motion.append(e['started_s'] - before[-1])
         dropped = {k: v - dropped0.get(k, 0) for k, v in ctrl.dropped.items()
@@ -390,16 +342,39 @@ class EpisodeRunner:
         return EpisodeResult(
             episode=index, seed=seed, task=cfg.task, backend=cfg.backend,
             success=outcome == 'success', outcome=outcome, sim_time_s=state.time_s,
-            wall_time_s=time.monotonic() - wall0, requests=len(requests), plans=len(plans),
-            statuses=statuses, planner_latency_ms=latency_ms, generate_ms=generate_ms,
+            wall_time_s=time.monotonic() - wall0, requests=len(book.requests),
+            plans=len(plans), statuses=book.statuses, planner_latency_ms=book.latency_ms,
+            generate_ms=book.generate_ms,
             plan_to_motion_s=[float(e['latency_s']) for e in plans],
             request_to_motion_s=req_to_motion,
             final_object_error_m=state.object_error_m, dropped_commands=dropped,
-            failures=failures, layout=layout, video=video_path, bag=bag_path, error=error[-2000:])
+            failures=book.failures, layout=layout, video=video_path, bag=bag_path,
+            error=error[-2000:])
+
+    def _maybe_request(self, book: 'RequestBook', now: float, idle: bool,
+                       first_exec: int) -> None:
+        """Send the task once frames exist; then replan when idle or a request is lost."""
+        cfg, monitor = self.cfg, self.monitor
+        if not book.requests:
+            if now >= cfg.task_delay_s:
+                monitor.send_task(cfg.task, book.task_id)
+                book.sent(now)
+            return
+        if cfg.replan != 'idle' or len(book.requests) >= cfg.max_requests:
+            return
+        if book.pending:
+            if now - book.requests[-1] > cfg.request_timeout_s:
+                monitor.request_replan()
+                book.sent(now)
+            return
+        quiet_since = max(book.last_final_s, _last_end(self.controller, first_exec))
+        if idle and now - quiet_since >= cfg.settle_s:
+            monitor.request_replan()
+            book.sent(now)
 
     # ------------------------------------------------------------------ video
     def _start_video(self, path: Path, index: int, seed: int) -> None:
-        from cosmos_planner.sim.recording import EpisodeVideo
+        from cosmos_planner.sim.recording import add_annotated_frame, EpisodeVideo
 
         sim = self.sim
         video = EpisodeVideo(path, sim.cfg.camera_rate_hz, (sim.cfg.width, sim.cfg.height))
@@ -408,21 +383,9 @@ class EpisodeRunner:
             label += ' (tiny random checkpoint: plans are meaningless)'
 
         def on_frame(stamp_ns: int, rgb: np.ndarray, depth: np.ndarray) -> None:
-            if self._video is not video:
-                return
-            tsim = sim.sim
-            pose, intr = tsim.optical_pose(), tsim.intrinsics
-            path_px = target_px = None
-            running = self.controller.follower.path
-            if running is not None and running.positions is not None:
-                path_px, _ = project(running.positions, pose, intr)
-                target_px, _ = project(tsim.ee_target(), pose, intr)
-                target_px = target_px[0]
-            state = tsim.evaluate()
-            video.add(rgb, [f'ep {index} seed {seed}  t={stamp_ns * 1e-9:5.2f}s', label,
-                            'SUCCESS' if state.success else
-                            ('holding ' + state.grasped if state.grasped else '')],
-                      path_px, target_px)
+            if self._video is video:
+                add_annotated_frame(video, sim.sim, self.controller.follower, rgb, [
+                    f'ep {index} seed {seed}  t={stamp_ns * 1e-9:5.2f}s', label])
 
         self._video = video
         self._on_frame = on_frame
@@ -470,5 +433,5 @@ def summarize(results: List[EpisodeResult], cfg: RunnerConfig) -> Dict[str, Any]
         'sim_time_s_mean': _mean([r.sim_time_s for r in results]),
         'final_object_error_m_mean': _mean([r.final_object_error_m for r in results]),
         'seeds': [r.seed for r in results],
-        'pid': os.getpid(),
+        'grounding': cfg.grounding, 'replan': cfg.replan,
     }

@@ -83,6 +83,23 @@ class EpisodeVideo:
                 self._writer = None
 
 
+def add_annotated_frame(video: EpisodeVideo, sim: Any, follower: Any, rgb: np.ndarray,
+                        lines: Sequence[str]) -> None:
+    """Add ``rgb`` with the path being executed, the tool target and the task state."""
+    from cosmos_planner.sim.camera import project
+
+    pose, intr = sim.optical_pose(), sim.intrinsics
+    path_px = target_px = None
+    running = follower.path
+    if running is not None and running.positions is not None:
+        path_px, _ = project(running.positions, pose, intr)
+        target_px = project(sim.ee_target(), pose, intr)[0][0]
+    state = sim.evaluate()
+    status = 'SUCCESS' if state.success else (f'holding {state.grasped}' if state.grasped
+                                              else '')
+    video.add(rgb, list(lines) + [status], path_px, target_px)
+
+
 class EpisodeBag:
     """Raw subscriptions on ``node`` written to an MCAP bag; ``close()`` finishes it."""
 
