@@ -60,7 +60,7 @@ class Clip:
 
     @property
     def newest(self) -> Frame:
-        """The newest frame: its stamp is the plan's stamp, its size the plan's pixels."""
+        """Return the newest frame: its stamp is the plan's stamp, its size the plan's pixels."""
         return self.frames[-1]
 
     @property

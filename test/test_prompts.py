@@ -1,6 +1,9 @@
-"""Prompt presets: NVIDIA's texts verbatim, sampling per preset, rendering through the real
-Qwen3-VL chat template (the tiny checkpoint's) with the system prompt, media first and the
-reasoning add-on, and context cameras as labelled media. About 3 s (processor load)."""
+"""Prompt presets: NVIDIA's texts verbatim, sampling per preset, chat-template rendering.
+
+Rendering goes through the real Qwen3-VL chat template (the tiny checkpoint's) with the
+system prompt, media first and the reasoning add-on, and context cameras as labelled media.
+About 3 s (processor load).
+"""
 
 import dataclasses
 from pathlib import Path

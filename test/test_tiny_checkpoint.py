@@ -1,6 +1,9 @@
-"""The tiny random Qwen3-VL checkpoint: small, marked, loadable by the Auto classes, servable
-by vLLM's CPU build (head sizes, padded vocab, special tokens), deterministic, cached
-atomically. About 3 s on top of the session's build (two extra builds of ~0.1 s each)."""
+"""The tiny random Qwen3-VL checkpoint: small, marked, loadable, servable, deterministic.
+
+Loadable by the Auto classes, servable by vLLM's CPU build (head sizes, padded vocab,
+special tokens), cached atomically. About 3 s on top of the session's build (two extra
+builds of ~0.1 s each).
+"""
 
 import argparse
 import hashlib
