@@ -380,7 +380,7 @@ class EpisodeRunner:
         video = EpisodeVideo(path, sim.cfg.camera_rate_hz, (sim.cfg.width, sim.cfg.height))
         label = self.cfg.model_label or self.cfg.backend
         if self.cfg.is_tiny:
-            label += ' (tiny random checkpoint: plans are meaningless)'
+            label += ' (tiny RANDOM checkpoint)'
 
         def on_frame(stamp_ns: int, rgb: np.ndarray, depth: np.ndarray) -> None:
             if self._video is video:
