@@ -54,6 +54,7 @@ setup(
         'console_scripts': [
             'cosmos-planner = cosmos_planner.cli:main',
             'planner_node = cosmos_planner.ros.planner_node:main',
+            'sim_node = cosmos_planner.sim.sim_node:main',
         ],
     },
 )

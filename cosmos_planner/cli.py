@@ -40,6 +40,8 @@ SUBCOMMANDS: Dict[str, Tuple[str, str]] = {
              'publish a bag live with /clock (pure-Python stand-in for ros2 bag play)'),
     'diff': ('cosmos_planner.bag.diff:run',
              "compare two runs' plans frame by frame"),
+    'sim': ('cosmos_planner.sim.cli:run',
+            'closed-loop tabletop episodes (MuJoCo) with the planner node in the loop'),
     'vllm-serve': ('cosmos_planner.vllm_server:run',
                    'start/stop/status a local vLLM server (.venv-vllm) for the openai backend'),
 }
