@@ -15,9 +15,11 @@ and ``/diagnostics``; it samples the node process's RSS, threads, open fds and C
 from ``/proc`` every ``--sample-s`` seconds.
 
 What it reports, per minute (the first ``--warmup-s`` seconds excluded from the baseline):
-node RSS, threads and fds; frames delivered (the node's ``frames`` counters) against frames
-published, per camera; plans made and their outcomes; plan latency p50/p95 (the node's
-``total`` timing); ingest delay p50/p99 (publish stamp to "in the buffer"). Then the
+the machine's load average (the other processes' share of the CPU explains most latency
+swings on a shared machine), node RSS, threads, fds and CPU time; frames delivered (the
+node's ``frames`` counters) against frames published, per camera; plans made and their
+outcomes; plan latency p50/p95 (the node's ``total`` timing); ingest delay p50/p99 (publish
+stamp to "in the buffer"). Then the
 verdicts, each a ratio against the baseline measured in the same run: RSS growth from the
 end of the warm-up to the end (target < 50 MB) and its slope, plan latency and ingest delay
 of the last minute against the first full minute (stable: within 1.5x), and frames lost.
@@ -142,7 +144,7 @@ def soak(args: argparse.Namespace) -> Dict[str, Any]:
                 time.sleep(min(args.sample_s, max(0.0, end - time.monotonic())))
                 elapsed = time.monotonic() - t0
                 minute = minutes[-1]
-                sample = dict(proc_sample(pid), t=elapsed)
+                sample = dict(proc_sample(pid), t=elapsed, load=os.getloadavg()[0])
                 minute.samples.append(sample)
                 if warm is None and elapsed >= args.warmup_s:
                     warm = sample
@@ -186,15 +188,16 @@ def report(args: argparse.Namespace, result: Dict[str, Any]) -> Dict[str, Any]:
     mode = 'raw rgb8 720p at 15 fps' if args.raw else 'JPEG 720p at 30 fps'
     print(f'\n### Soak: 4 cameras, {mode}, backend {args.backend}, {args.minutes:g} min '
           f'({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})\n')
-    print('| min | RSS MB | threads | fds | CPU s | delivered/published | plans | outcomes '
-          '| plan ms p50/p95 | ingest ms p50/p99 (cam0) |')
-    print('|---|---|---|---|---|---|---|---|---|---|')
+    print('| min | machine load | RSS MB | threads | fds | node CPU s | delivered/published '
+          '| plans | outcomes | plan ms p50/p95 | ingest ms p50/p99 (cam0) |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
     for m in minutes:
         s = m.samples[-1] if m.samples else {}
         pub, got = sum(m.published.values()), sum(m.delivered.values())
         outcomes = ', '.join(f'{k} {v}' for k, v in sorted(m.outcomes.items()))
         p50, p99 = m.ingest.get('cam0', (float('nan'),) * 2)
-        print(f'| {m.index + 1} | {s.get("rss_mb", float("nan")):.1f} | '
+        load = np.mean([x['load'] for x in m.samples]) if m.samples else float('nan')
+        print(f'| {m.index + 1} | {load:.1f} | {s.get("rss_mb", float("nan")):.1f} | '
               f'{s.get("threads", 0):.0f} | {s.get("fds", 0):.0f} | '
               f'{s.get("cpu_s", 0):.0f} | {got}/{pub} | {len(m.plan_ms)} | {outcomes} | '
               f'{_pct(m.plan_ms, 50):.0f}/{_pct(m.plan_ms, 95):.0f} | {p50:.1f}/{p99:.1f} |')
