@@ -138,6 +138,35 @@ class _Attempt:
         self.done = threading.Event()
         self.abandoned = False
         self.ttft_ms: Optional[float] = None
+        self._lock = threading.Lock()
+        self._response: Any = None
+
+    def hold(self, response: Any) -> None:
+        """Keep the open HTTP response so an abandon can close it (closes it if too late)."""
+        with self._lock:
+            self._response = response
+            late = self.abandoned
+        if late:
+            _close_quietly(response)
+
+    def abandon(self) -> None:
+        """Give up on the exchange and close its response at once.
+
+        Closing from the waiting thread ends the worker's blocked read immediately, so a
+        server that trickles bytes cannot keep a thread and a socket per timed-out attempt.
+        """
+        with self._lock:
+            self.abandoned = True
+            response = self._response
+        if response is not None:
+            _close_quietly(response)
+
+
+def _close_quietly(response: Any) -> None:
+    try:
+        response.close()
+    except Exception:  # noqa: BLE001 - the connection may already be broken
+        pass
 
 
 def _chain(exc: BaseException) -> List[BaseException]:
@@ -483,11 +512,11 @@ class OpenAICompatBackend:
         deadline = time.monotonic() + self.config.timeout_s
         while not attempt.done.is_set():
             if call.cancelled.is_set():
-                attempt.abandoned = True
+                attempt.abandon()
                 raise GenerationCancelled('generation cancelled')
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                attempt.abandoned = True
+                attempt.abandon()
                 raise BackendError(f'{self.url}: no complete answer within '
                                    f'{self.config.timeout_s:g} s (timeout)', retryable=True)
             call.wake.wait(remaining)
@@ -508,13 +537,18 @@ class OpenAICompatBackend:
                 stream = self._client.chat.completions.create(
                     model=body['model'], messages=body['messages'], stream=True,
                     extra_body=extra)
+                attempt.hold(stream)
                 try:
                     attempt.answer = self._read_stream(stream, attempt, t0)
                 finally:
                     stream.close()
             else:
-                response = self._client.chat.completions.create(
-                    model=body['model'], messages=body['messages'], extra_body=extra)
+                # A raw response handle (not a parsed object) so an abandon can close it.
+                with self._client.chat.completions.with_streaming_response.create(
+                        model=body['model'], messages=body['messages'],
+                        extra_body=extra) as raw:
+                    attempt.hold(raw)
+                    response = raw.parse()
                 attempt.answer = self._read_response(response)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             attempt.error = exc
