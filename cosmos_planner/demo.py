@@ -131,22 +131,13 @@ def run(args: argparse.Namespace) -> int:
     from cosmos_planner.annotate import draw_answer, draw_plan
     from cosmos_planner.frames import Clip
     from cosmos_planner.media import frame_from_rgb, write_image
-    from cosmos_planner.plan_command import (answered_by_tiny, close_backend, failure_line,
-                                             open_backend, plan_to_v1)
-    from cosmos_planner.planner import Planner
+    from cosmos_planner.plan_command import failure_line, plan_to_v1, plan_with_args
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     scene = render_scene()
     scene_file = write_image(out / 'scene.png', scene.image)
     clip = Clip(camera=CAMERA, frames=(frame_from_rgb(scene.image, CAMERA, 0, CAMERA),))
-    opened = open_backend(args)
-    try:
-        planner = Planner(opened.backend, args.preset, reasoning=args.reasoning,
-                          max_attempts=args.max_attempts)
-        result = planner.plan(clip, args.task)
-    finally:
-        close_backend(opened)
-    tiny = answered_by_tiny(opened, result)
+    opened, result, tiny = plan_with_args(args, clip)
     notes = ['tiny random checkpoint: this plan is meaningless'] if tiny else []
     plan_file = out / 'plan.json'
     if plan_file.exists():

@@ -15,7 +15,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from cosmos_planner.backends.base import Backend
 from cosmos_planner.errors import ConfigError
@@ -128,6 +128,23 @@ def answered_by_tiny(opened: OpenedBackend, result: PlanResult) -> bool:
         return False
 
 
+def plan_with_args(args: argparse.Namespace,
+                   clip: Clip) -> Tuple[OpenedBackend, PlanResult, bool]:
+    """Open the backend the arguments name, plan once on ``clip``, close it.
+
+    Returns the opened backend, the result and whether the tiny checkpoint answered.
+    """
+    from cosmos_planner.planner import Planner
+    opened = open_backend(args)
+    try:
+        planner = Planner(opened.backend, args.preset, reasoning=args.reasoning,
+                          max_attempts=args.max_attempts)
+        result = planner.plan(clip, args.task)
+    finally:
+        close_backend(opened)
+    return opened, result, answered_by_tiny(opened, result)
+
+
 def plan_to_v1(result: PlanResult, clip: Clip, task: str, *, task_id: str, model: str,
                preset: str, valid_for_s: float = DEFAULT_VALID_FOR_S) -> PlanV1:
     """Build the published plan of an OK result; not grounded: every position is None."""
@@ -186,19 +203,11 @@ def run(args: argparse.Namespace) -> int:
     """Plan on the files; print the plan JSON; 0 if a valid plan came out, else 1."""
     from cosmos_planner.annotate import draw_answer, draw_plan
     from cosmos_planner.media import load_clip, write_image
-    from cosmos_planner.planner import Planner
     fps = args.model_fps or model_fps(args.preset)
     clip, native = load_clip(args.inputs, camera=args.camera, frame_id=args.camera,
                              image_fps=args.fps, model_fps=fps, max_frames=args.max_frames,
                              max_pixels=args.max_pixels)
-    opened = open_backend(args)
-    try:
-        planner = Planner(opened.backend, args.preset, reasoning=args.reasoning,
-                          max_attempts=args.max_attempts)
-        result = planner.plan(clip, args.task)
-    finally:
-        close_backend(opened)
-    tiny = answered_by_tiny(opened, result)
+    opened, result, tiny = plan_with_args(args, clip)
     if tiny and not opened.is_tiny:
         print(TINY_NOTICE.format(path=result.completion.model), file=sys.stderr)
     notes = ['tiny random checkpoint: this plan is meaningless'] if tiny else []
