@@ -228,10 +228,15 @@ def report(args: argparse.Namespace, result: Dict[str, Any]) -> Dict[str, Any]:
         'delivered_share': delivered / published if published else float('nan'),
         'bytes_per_frame': result['bytes_per_frame'],
     }
+    first = minutes[0].samples[-1]['rss_mb'] if minutes[0].samples else float('nan')
+    peak = max((x['rss_mb'] for m in minutes for x in m.samples), default=float('nan'))
+    verdict.update(rss_minute1_end_mb=first, rss_peak_mb=peak)
     print(f'\nRSS {warm["rss_mb"]:.1f} MB after the {args.warmup_s:g} s warm-up -> '
           f'{final["rss_mb"]:.1f} MB at the end: growth {growth:+.1f} MB (target < 50 MB: '
           f'{"met" if growth < 50 else "NOT met"}), slope {slope:+.2f} MB/min; threads '
           f'{warm["threads"]} -> {final["threads"]}, fds {warm["fds"]} -> {final["fds"]}')
+    print(f'RSS at the end of minute 1 {first:.1f} MB -> end {final["rss_mb"]:.1f} MB '
+          f'({final["rss_mb"] - first:+.1f} MB); peak {peak:.1f} MB')
     print(f'plan latency p50, last minute vs baseline minute: {lat_ratio:.2f}x '
           f'({"stable" if lat_ratio < 1.5 else "NOT stable"}); ingest p99 cam0 '
           f'{ingest_base:.1f} -> {ingest_last:.1f} ms')
