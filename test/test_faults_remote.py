@@ -15,8 +15,9 @@ backend. This module checks what a robot would see over a long run, through the 
   why, and recovers without a new backend;
 - no thread or file-descriptor leak: after hundreds of faulted attempts, the process's
   threads and open fds (``/proc/self/fd``) return to what they were;
-- a known weakness, pinned as a strict xfail: an attempt abandoned at its deadline keeps its
-  worker thread and socket until the *server* ends a trickling response.
+- an attempt abandoned at its deadline releases its worker thread and socket at once, even
+  while the server still trickles bytes (streaming and plain; fixed in openai_compat after
+  this test, a strict xfail at first, found it).
 
 Runtime: about 20-30 s (the deadline faults wait for the 0.3 s deadline).
 Rerun: ``python -m pytest test/test_faults_remote.py -q``.
