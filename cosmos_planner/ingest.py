@@ -205,16 +205,24 @@ def raw_pixels(msg: Any) -> Tuple[np.ndarray, EncodingSpec]:
 # --- pixels to model RGB ----------------------------------------------------------------
 
 def _to_uint8(pixels: np.ndarray, scaling: str) -> np.ndarray:
+    """Scale to 0..255 without overflow; 64-bit input is scaled in float64.
+
+    float32 is enough (and half the memory traffic) for 16-bit and 32FC1 input, but 64FC1
+    values beyond the float32 range would turn into inf on the cast and give undefined grey
+    levels. Scaling before shifting (and halving in the span) keeps every intermediate finite
+    even when max - min exceeds the float range.
+    """
     if pixels.dtype == np.uint16 and scaling == 'full':
         return cv2.convertScaleAbs(pixels, alpha=255.0 / 65535.0)
-    values = pixels.astype(np.float32)
+    values = pixels.astype(np.float64 if pixels.dtype.itemsize == 8 else np.float32)
     finite = np.isfinite(values)
     if not finite.any():
         return np.zeros(pixels.shape, np.uint8)
     low = float(values[finite].min())
     high = float(values[finite].max())
-    values -= low
-    values *= 255.0 / (high - low) if high > low else 0.0
+    scale = 127.5 / (0.5 * high - 0.5 * low) if high > low else 0.0
+    values *= scale
+    values -= low * scale
     values[~finite] = 0.0
     np.clip(values, 0.0, 255.0, out=values)
     values += 0.5

@@ -154,6 +154,20 @@ def test_32fc1_image_is_stretched_over_its_finite_range():
     assert (frame.image[~finite] == 0).all()
 
 
+@pytest.mark.parametrize('span', [1e39, 1e308])
+def test_64fc1_image_beyond_float32_range_keeps_its_grey_levels(span):
+    """64FC1 values beyond float32 (and a max - min beyond float64) scale like small ones."""
+    fractions = np.tile(np.linspace(0.0, 1.0, 64), (32, 1))
+    values = (fractions - 0.5) * span * 1.5       # from -0.75 to +0.75 span
+    values[0, :3] = np.nan
+    frame = FrameIngest().image(image_msg(values, '64FC1'), 'cam', stamp_ns=0)
+    expected = np.floor(fractions * 255.0 + 0.5).astype(np.uint8)
+    expected[0, :3] = 0
+    grey = frame.image[:, :, 0].astype(int)
+    assert np.abs(grey - expected).max() <= 1
+    assert grey[5, 0] == 0 and grey[5, -1] == 255 and abs(grey[5, 32] - 130) <= 1
+
+
 def test_mono16_minmax_scaling_stretches_small_ranges():
     values = np.tile(np.arange(1000, 1064, dtype=np.uint16), (32, 1))
     ingest = FrameIngest(mono16_scaling='minmax')
