@@ -3,7 +3,8 @@
 What it proves: under constrained decoding every answer of a random model is a valid plan
 (both reasoning modes, image and video input), without the constraint the same model fails;
 cancel from another thread stops generation within a couple of tokens; video timestamps come
-from the clip's real fps; missing weights and too-large models fail early with guidance.
+from the clip's real fps; missing weights and too-large models fail early with guidance;
+health() counts successes, cancellations and failures (with the last error).
 About 30-60 s on 2 cores (most of it the eight short generations).
 """
 
@@ -16,8 +17,8 @@ import numpy as np
 import pytest
 
 from cosmos_planner.decoding import DecodingLimits
-from cosmos_planner.errors import (ConfigError, GenerationCancelled, ModelNotFoundError,
-                                   ModelTooLargeError, ParseError)
+from cosmos_planner.errors import (BackendError, ConfigError, GenerationCancelled,
+                                   ModelNotFoundError, ModelTooLargeError, ParseError)
 from cosmos_planner.frames import Clip, Frame
 from cosmos_planner.model_memory import choose_placement, count_parameters
 from cosmos_planner.parser import parse_answer
@@ -150,6 +151,34 @@ def test_cancel_from_another_thread_stops_within_tokens(tiny_checkpoint):
         assert after.completion_tokens == 3  # the cancel did not stick
     finally:
         slow.close()
+
+
+def test_health_counts_successes_cancellations_and_failures(tiny_checkpoint):
+    """Like the remote backend, health() says how many requests failed and why."""
+    calls = {'cancel_at_step': None}
+
+    def on_step(n):
+        if calls['cancel_at_step'] is not None and n >= calls['cancel_at_step']:
+            counted.cancel()
+
+    counted = LocalBackend(str(tiny_checkpoint), device='cpu', constrained=False,
+                           on_step=on_step)
+    try:
+        fresh = counted.health()
+        assert (fresh['requests'], fresh['succeeded'], fresh['failed'],
+                fresh['cancelled'], fresh['last_error']) == (0, 0, 0, 0, '')
+        counted.generate(request('trajectory', 1, False, max_tokens=3))
+        calls['cancel_at_step'] = 1
+        with pytest.raises(GenerationCancelled):
+            counted.generate(request('trajectory', 1, False, max_tokens=50))
+    finally:
+        counted.close()
+    with pytest.raises(BackendError, match='closed'):
+        counted.generate(request('trajectory', 1, False, max_tokens=3))
+    health = counted.health()
+    assert (health['requests'], health['succeeded'], health['cancelled'],
+            health['failed']) == (3, 1, 1, 1)
+    assert 'BackendError' in health['last_error'] and 'closed' in health['last_error']
 
 
 def test_video_goes_with_its_real_fps(backend):

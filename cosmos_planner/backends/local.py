@@ -85,6 +85,10 @@ class LocalBackend:
         self._lock = threading.Lock()
         self._cancel_lock = threading.Lock()
         self._cancel_event: Optional[threading.Event] = None
+        # Own lock: health() must answer while a generation holds self._lock.
+        self._stats_lock = threading.Lock()
+        self._stats: Dict[str, Any] = {'requests': 0, 'succeeded': 0, 'failed': 0,
+                                       'cancelled': 0, 'last_error': ''}
         self._grammars: Dict[str, Any] = {}
         self._compiler: Any = None
         self._load(attn_implementation)
@@ -122,16 +126,36 @@ class LocalBackend:
     # -- Backend interface -------------------------------------------------------------------
 
     def generate(self, request: GenerationRequest) -> Completion:
-        """Answer one request; raises GenerationCancelled or BackendError."""
+        """Answer one request; raises GenerationCancelled or BackendError.
+
+        Every call is counted (requests, succeeded, failed, cancelled, last_error) so that
+        ``health()`` reports failures as the remote backend does.
+        """
         cancel = threading.Event()
-        with self._lock:
-            with self._cancel_lock:
-                self._cancel_event = cancel
-            try:
-                return self._generate(request, cancel)
-            finally:
+        self._count('requests')
+        try:
+            with self._lock:
                 with self._cancel_lock:
-                    self._cancel_event = None
+                    self._cancel_event = cancel
+                try:
+                    completion = self._generate(request, cancel)
+                finally:
+                    with self._cancel_lock:
+                        self._cancel_event = None
+        except GenerationCancelled:
+            self._count('cancelled')
+            raise
+        except Exception as exc:
+            self._count('failed', f'{type(exc).__name__}: {exc}')
+            raise
+        self._count('succeeded')
+        return completion
+
+    def _count(self, key: str, error: str = '') -> None:
+        with self._stats_lock:
+            self._stats[key] += 1
+            if error:
+                self._stats['last_error'] = error
 
     def cancel(self) -> None:
         """Stop the in-flight generation, if any, at its next token."""
@@ -140,14 +164,16 @@ class LocalBackend:
                 self._cancel_event.set()
 
     def health(self) -> Dict[str, Any]:
-        """Report the loaded model, where it runs and whether it is the tiny random one."""
+        """Report the loaded model, where it runs, the tiny flag and the request counters."""
+        with self._stats_lock:
+            stats = dict(self._stats)
         detail = f'{self.model_name} on {self.placement.device} ({self.placement.dtype})'
         if self.is_tiny:
             detail += ': TINY RANDOM CHECKPOINT, plans are meaningless'
         return {'ok': True, 'detail': detail, 'model': self.model_name,
                 'device': self.placement.device, 'dtype': self.placement.dtype,
                 'parameters': self.n_params, 'tiny_random': self.is_tiny,
-                'constrained': self.constrained, 'busy': self._lock.locked()}
+                'constrained': self.constrained, 'busy': self._lock.locked(), **stats}
 
     def close(self) -> None:
         """Drop the model so its memory can be freed."""
