@@ -320,9 +320,16 @@ def test_backend_faults_each_get_a_status_then_planning_resumes(harness: Harness
     nan = h.task('nan-depth')
     assert nan['status'] == 'grounding_failed' and nan.get('check') == 'no_depth', nan
     # Oversized and empty tasks are refused with a status; the node keeps serving.
+    before = h.status.count()
     long = h.task('too-long', 'x' * 20_000)
-    assert long['status'] in ('failed', 'bad_task'), long
+    assert long['status'] == 'bad_task', long
     assert 'at most' in long['reason'], long['reason']
+    assert long['task'] == 'x' * 80 + '\u2026', long['task'][:100]
+    # Refused in the callback: never accepted, so no request was started for it (an
+    # 'accepted' would have arrived before the final status: one reliable publisher).
+    assert h.status.wait_for(lambda m: json.loads(m.data).get('task_id') == 'too-long'
+                             and json.loads(m.data).get('status') == 'accepted', 0,
+                             start=before) is None
     before = h.status.count()
     h.pubs['task'].publish(String(data='   '))
     assert h.status.wait_for(lambda m: json.loads(m.data).get('status') == 'bad_task', 10,

@@ -21,7 +21,7 @@ from cosmos_planner.ros import messages as m
 from cosmos_planner.ros.diagnostics import NodeStats, STALE, WARN
 from cosmos_planner.ros.params import all_specs, node_config_from_values, NODE_PARAMS
 from cosmos_planner.ros.params import render_params_yaml, validate_changes
-from cosmos_planner.ros.planner_node import parse_task
+from cosmos_planner.ros.planner_node import parse_task, task_echo, task_problem
 from cosmos_planner.ros.worker import PlanJob, PlanningWorker
 from cosmos_planner.timing import time_waypoints, TimingConfig
 
@@ -198,6 +198,19 @@ def test_rendered_yaml_lists_every_parameter() -> None:
 ])
 def test_task_messages(data: str, task: str, task_id: str) -> None:
     assert parse_task(data, lambda: 'new') == (task, task_id)
+
+
+def test_overlong_task_is_refused_before_any_request_with_a_short_echo() -> None:
+    """A task the prompt cannot carry is named as such; its status echo stays small."""
+    text, task_id = parse_task(json.dumps({'task': 'x' * 20_000, 'task_id': 'big'}),
+                               lambda: 'new')
+    problem = task_problem(text)
+    assert problem is not None and 'at most 500' in problem and task_id == 'big'
+    echo = task_echo(text)
+    assert echo == 'x' * 80 + '\u2026'
+    assert task_problem('pick up the red cube') is None
+    assert task_problem('y' * 500) is None and task_problem('y' * 501) is not None
+    assert task_echo('pick up the red cube') == 'pick up the red cube'
 
 
 # --- worker ---------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ from cosmos_planner.ros.diagnostics import NodeStats
 from cosmos_planner.ros.inputs import SensorInputs
 from cosmos_planner.ros.params import current_values, declare_node_parameters
 from cosmos_planner.ros.params import node_config_from_values, NodeConfig, plain
-from cosmos_planner.ros.params import validate_changes
+from cosmos_planner.ros.params import check_paths, validate_changes
 from cosmos_planner.ros.tf_source import TransformSource
 from cosmos_planner.ros.worker import PlanJob, PlanningWorker
 
@@ -63,6 +63,8 @@ OUTPUT_TYPES = {'plan': String, 'path': Path, 'trajectory': MultiDOFJointTraject
                 'gripper': JointTrajectory, 'markers': MarkerArray, 'debug_image': Image}
 #: Published last, so a consumer reacting to ``~/plan`` has every other topic of that plan.
 PUBLISH_ORDER = ('trajectory', 'gripper', 'path', 'markers', 'debug_image', 'plan')
+#: Characters of a refused task echoed on ``~/status`` (the rest is cut).
+TASK_ECHO_CHARS = 80
 
 
 class JobResult:
@@ -96,6 +98,7 @@ class PlannerNode(LifecycleNode):
         self._specs = declare_node_parameters(self)
         self._values = current_values(self, self._specs)
         self.config: NodeConfig = node_config_from_values(self._values)
+        check_paths(self.config)
         self.stats = NodeStats([c.name for c in self.config.cameras], self.get_name())
         self._task: Optional[PlanJob] = None
         self._task_counter = itertools.count(1)
@@ -313,6 +316,11 @@ class PlannerNode(LifecycleNode):
         text, task_id = parse_task(msg.data, lambda: self._new_task_id())
         if not text:
             self._status('bad_task', reason='empty task; publish an instruction on ~/task')
+            return
+        problem = task_problem(text)
+        if problem is not None:
+            # Refused here, before any request: the echo is cut so ~/status stays small.
+            self._status('bad_task', reason=problem, task_id=task_id, task=task_echo(text))
             return
         if self.worker is None:
             self._status('not_active', reason='the node is not configured', task_id=task_id)
@@ -576,6 +584,26 @@ def parse_task(data: str, new_id: Any) -> tuple:
             task_id = obj.get('task_id')
             return obj['task'].strip(), str(task_id) if task_id else new_id()
     return text, new_id()
+
+
+def task_problem(text: str) -> Optional[str]:
+    """Why the prompt would refuse ``text`` (empty, over the length limit), else None.
+
+    Checked in the task callback so that a task no request could carry is refused as
+    ``bad_task`` at once instead of failing later through the worker's error path.
+    """
+    from cosmos_planner.prompts import normalize_task
+
+    try:
+        normalize_task(text)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def task_echo(text: str, limit: int = TASK_ECHO_CHARS) -> str:
+    """``text`` cut to ``limit`` characters plus an ellipsis, for a refused task's status."""
+    return text if len(text) <= limit else text[:limit] + '\u2026'
 
 
 def _raw_answer(outcome: Any) -> Optional[str]:
