@@ -156,17 +156,20 @@ def test_launch_description_loads_where_launch_is_installed() -> None:
     assert {'params_file', 'use_sim_time', 'namespace', 'image_topic'} <= arguments
 
 
-@pytest.mark.parametrize('override, code, needle', [
-    ('safety.max_velocity_mps:=-1.0', 2, 'safety.max_velocity_mps'),     # refused at start
-    ('backend.replay_path:=/nonexistent/answers.jsonl', 1, 'answers.jsonl'),  # cannot load
+@pytest.mark.parametrize('overrides, code, needle', [
+    (['safety.max_velocity_mps:=-1.0'], 2, 'safety.max_velocity_mps'),     # refused at start
+    (['backend.replay_path:=/nonexistent/answers.jsonl'], 2, 'backend.replay_path'),  # ditto
+    (['backend.kind:=openai', 'backend.base_url:=ftp://h/v1'], 1, 'base_url'),  # cannot load
 ])
-def test_node_exits_with_a_message_on_bad_configuration(tmp_path: Path, override: str,
+def test_node_exits_with_a_message_on_bad_configuration(tmp_path: Path, overrides: List[str],
                                                         code: int, needle: str) -> None:
     domain = claim_domain_id()
     (tmp_path / 'empty.jsonl').write_text('')
     cmd = node_command('planner_node', 'cosmos_planner.ros.planner_node') + [
         '--ros-args', '-p', 'backend.kind:=replay',
-        '-p', f'backend.replay_path:={tmp_path}/empty.jsonl', '-p', override]
+        '-p', f'backend.replay_path:={tmp_path}/empty.jsonl']
+    for override in overrides:
+        cmd += ['-p', override]
     node = NodeProcess(cmd, domain, tmp_path / 'node.log').start()
     try:
         assert node.wait(60) == code, node.output()

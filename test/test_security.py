@@ -303,6 +303,84 @@ def test_paths_from_parameters_are_validated(tmp_path: Path) -> None:
     assert _tree(tmp_path) == {'a_file.txt': len('not a directory')}
 
 
+# --- paths from parameters, at the node ------------------------------------------------------
+
+def _planner_cmd(*overrides: str) -> List[str]:
+    from ros_helpers import node_command
+
+    cmd = node_command('planner_node', 'cosmos_planner.ros.planner_node') + ['--ros-args']
+    for override in overrides:
+        cmd += ['-p', override]
+    return cmd
+
+
+def test_node_refuses_bad_path_parameters_at_start(tmp_path: Path) -> None:
+    """Each bad path stops the node with exit 2 and a message naming the parameter."""
+    pytest.importorskip('rclpy')
+    from ros_helpers import claim_domain_id, NodeProcess, release_domain_id
+
+    work = tmp_path / 'work'
+    work.mkdir()
+    good = work / 'answers.jsonl'
+    good.write_text('')
+    cases = {
+        'missing_replay': ('backend.replay_path', [f'backend.replay_path:={work}/no.jsonl']),
+        'dir_replay': ('backend.replay_path', [f'backend.replay_path:={work}']),
+        'record_no_dir': ('backend.record_path', [f'backend.replay_path:={good}',
+                                                  f'backend.record_path:={work}/no/r.jsonl']),
+    }
+    before = _tree(work)
+    domain = claim_domain_id()   # they exit before discovery, so they can share it
+    nodes = {name: NodeProcess(_planner_cmd('backend.kind:=replay', *overrides), domain,
+                               tmp_path / f'{name}.log').start()
+             for name, (_, overrides) in cases.items()}
+    try:
+        for name, (param, _) in cases.items():
+            node = nodes[name]
+            assert node.wait(60) == 2, (name, node.output()[-2000:])
+            assert f'invalid configuration: {param}' in node.output(), (name, node.output())
+    finally:
+        for node in nodes.values():
+            node.stop()
+        release_domain_id(domain)
+    assert _tree(work) == before   # nothing was created, not even the record directory
+
+
+def test_path_parameters_cannot_be_changed_at_run_time(tmp_path: Path) -> None:
+    """Path parameters are read-only: a running node refuses new values and keeps its own."""
+    pytest.importorskip('rclpy')
+    from ros_helpers import claim_domain_id, NodeProcess, release_domain_id, RosPeer
+
+    good = tmp_path / 'answers.jsonl'
+    good.write_text('')
+    record = tmp_path / 'record.jsonl'
+    domain = claim_domain_id()
+    node = NodeProcess(_planner_cmd('backend.kind:=replay', f'backend.replay_path:={good}',
+                                    f'backend.record_path:={record}'),
+                       domain, tmp_path / 'node.log').start()
+    bad = {'backend.replay_path': str(tmp_path / 'missing.jsonl'),
+           'backend.record_path': '/etc/cosmos_planner_pwned.jsonl',
+           'backend.model': '../../../etc', 'backend.expert_ground_truth': str(tmp_path),
+           'prompt.preset': '/etc/passwd'}
+    try:
+        with RosPeer(domain) as peer:
+            state = peer.wait_for_lifecycle_state('/cosmos_planner', 'active', 60, node.alive)
+            assert state == 'active', node.output()[-3000:]
+            for name, value in bad.items():
+                [result] = peer.set_parameters('/cosmos_planner', {name: value})
+                assert not result.successful, name
+                assert name in result.reason, (name, result.reason)
+            now = peer.get_parameters('/cosmos_planner', list(bad))
+            assert now['backend.replay_path'] == str(good)
+            assert now['backend.record_path'] == str(record)
+            assert now['prompt.preset'] == 'plan'
+            assert node.alive()
+    finally:
+        node.stop()
+        release_domain_id(domain)
+    assert not Path('/etc/cosmos_planner_pwned.jsonl').exists()
+
+
 # --- message content and the filesystem -------------------------------------------------------
 
 def test_task_text_cannot_read_or_write_files(tmp_path: Path,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import math
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from cosmos_planner.errors import ConfigError
+from cosmos_planner.errors import ConfigError, PlannerError
 from cosmos_planner.ros.messages import GripperSpec
 
 #: Backend kinds the node accepts. ``faults`` is TEST-ONLY: it wraps ``replay`` in
@@ -415,6 +415,62 @@ def node_config_from_values(values: Mapping[str, Any]) -> NodeConfig:
         watchdog_timeout_s=float(v['watchdog.timeout_s']),
         diagnostics_period_s=float(v['diagnostics.period_s']),
         pipeline=pipeline, values=v)
+
+
+def check_paths(cfg: NodeConfig) -> None:
+    """Refuse path parameters that cannot work, naming the parameter (raises ConfigError).
+
+    Why here and not only in the backends: a bad path should stop the node at start with
+    exit code 2 and a message naming the parameter, instead of a configure failure that
+    names only a file. Only the paths the chosen backend uses are checked (the launch files
+    pass ``backend.model`` and ``backend.expert_ground_truth`` whatever the kind). This is
+    about clear errors, not a sandbox: any real file the operator names is allowed, but
+    nothing that arrives in a message ever becomes a path. Kept apart from
+    ``node_config_from_values`` so the mapping stays pure (tests and the bag replay build
+    configs for files that do not exist yet). The node calls it right after building its
+    config, before anything is loaded.
+    """
+    from pathlib import Path
+
+    v = cfg.values
+    kind = cfg.backend_kind
+    if kind in ('replay', 'faults') and v['backend.replay_path']:
+        path = Path(v['backend.replay_path']).expanduser()
+        if not path.exists():
+            raise ConfigError(f'backend.replay_path: recording {path} does not exist')
+        if not path.is_file():
+            raise ConfigError(f'backend.replay_path: {path} is not a regular file '
+                              '(give the JSONL recording itself)')
+    if v['backend.record_path']:
+        path = Path(v['backend.record_path']).expanduser()
+        if path.is_symlink():
+            raise ConfigError(f'backend.record_path: {path} is a symbolic link (to '
+                              f'{path.resolve()}); give the real file path')
+        if path.exists() and not path.is_file():
+            raise ConfigError(f'backend.record_path: {path} exists and is not a regular '
+                              'file (a directory or device cannot hold a recording)')
+        if not path.parent.is_dir():
+            raise ConfigError(f'backend.record_path: directory {path.parent} does not '
+                              'exist (create it first)')
+    if kind == 'local' and v['backend.model']:
+        from cosmos_planner.model_resolve import is_hf_id, locate_model
+
+        model = str(v['backend.model']).strip()
+        if not is_hf_id(model) or model.startswith(('.', '/', '~')) or Path(model).exists():
+            try:
+                locate_model(model)
+            except PlannerError as exc:
+                raise ConfigError(f'backend.model: {exc}') from None
+    if kind == 'expert' and v['backend.expert_ground_truth']:
+        path = Path(v['backend.expert_ground_truth']).expanduser()
+        if path.exists() and not path.is_file():   # the sim may create it later
+            raise ConfigError(f'backend.expert_ground_truth: {path} is not a regular file')
+    from cosmos_planner.prompts import load_preset
+
+    try:
+        load_preset(cfg.preset)
+    except ConfigError as exc:
+        raise ConfigError(f'prompt.preset: {exc}') from None
 
 
 # --- rclpy glue ----------------------------------------------------------------------------
