@@ -18,14 +18,21 @@ What is proved, and how (behaviour first, a grep where behaviour cannot reach):
   next to the safetensors (a pickle that creates a canary file when loaded, proved live
   here) is never loaded.
 - Paths from parameters are validated: missing, directory-instead-of-file and unwritable
-  paths give typed errors naming the path.
+  paths give typed errors naming the path. At the node (``check_paths``, run at start), a
+  missing or directory ``backend.replay_path`` and a ``backend.record_path`` in a missing
+  directory stop the real ``planner_node`` process with exit code 2 and a message naming
+  the parameter, creating nothing; symlinked/directory/device record paths, bad model
+  folders, a directory as ground truth and bad preset files are refused naming the
+  parameter too; and a running node refuses every path parameter set at run time
+  (read-only), keeping its values.
 - Message content has no effect on the filesystem: tasks (and task ids, frame ids) full of
   paths, ``../``, shell syntax and JSONL line breaks change nothing on disk but the one
   configured recording, where they stay one escaped JSON line each.
 - The replay command never overwrites an existing output without ``--force`` (and never
   deletes a directory that is not a replay run, even with it).
 
-Runtime: about 15-25 s (one tiny-checkpoint load per behavioural load test, one node start).
+Runtime: about 20-30 s (one tiny-checkpoint load per behavioural load test, two node
+starts, three node processes that exit at start).
 Rerun: ``python -m pytest test/test_security.py -q``.
 """
 
@@ -301,6 +308,43 @@ def test_paths_from_parameters_are_validated(tmp_path: Path) -> None:
         with pytest.raises(ModelNotFoundError):
             local.LocalBackend(model, device='cpu')
     assert _tree(tmp_path) == {'a_file.txt': len('not a directory')}
+
+
+def test_node_path_check_names_each_parameter(tmp_path: Path) -> None:
+    """``check_paths`` (what the node runs at start) on the cases the node tests leave out."""
+    from cosmos_planner.errors import ConfigError
+    from cosmos_planner.ros.params import check_paths, node_config_from_values
+
+    good = tmp_path / 'answers.jsonl'
+    good.write_text('')
+    (tmp_path / 'link.jsonl').symlink_to('/etc/hostname')
+    replay = {'backend.kind': 'replay', 'backend.replay_path': str(good)}
+    bad = [
+        (dict(replay, **{'backend.record_path': str(tmp_path / 'link.jsonl')}),
+         'backend.record_path'),
+        (dict(replay, **{'backend.record_path': str(tmp_path)}), 'backend.record_path'),
+        (dict(replay, **{'backend.record_path': '/dev/null'}), 'backend.record_path'),
+        ({'backend.kind': 'local', 'backend.model': '../../../etc'}, 'backend.model'),
+        ({'backend.kind': 'local', 'backend.model': str(tmp_path)}, 'backend.model'),
+        ({'backend.kind': 'expert', 'backend.expert_ground_truth': str(tmp_path)},
+         'backend.expert_ground_truth'),
+        (dict(replay, **{'prompt.preset': str(tmp_path / 'missing.yaml')}), 'prompt.preset'),
+        (dict(replay, **{'prompt.preset': '../../etc/passwd'}), 'prompt.preset'),
+    ]
+    for values, name in bad:
+        with pytest.raises(ConfigError, match='^' + re.escape(name + ':')):
+            check_paths(node_config_from_values(values))
+    # Accepted: a new file in an existing directory, a Hugging Face id (resolved offline at
+    # configure), a ground-truth file the simulator has not written yet, and paths the
+    # chosen backend does not use.
+    for values in (dict(replay, **{'backend.record_path': str(tmp_path / 'new.jsonl')}),
+                   {'backend.kind': 'local', 'backend.model': 'nvidia/Cosmos-Reason2-2B'},
+                   {'backend.kind': 'expert',
+                    'backend.expert_ground_truth': str(tmp_path / 'later.json')},
+                   {'backend.kind': 'openai', 'backend.replay_path': str(tmp_path),
+                    'backend.model': 'served/name'}):
+        check_paths(node_config_from_values(values))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['answers.jsonl', 'link.jsonl']
 
 
 # --- paths from parameters, at the node ------------------------------------------------------
