@@ -332,12 +332,25 @@ class CameraBuffers:
                 best = depth
         return best
 
-    def clear(self) -> None:
-        """Forget every frame and depth (the node calls this on a ROS clock jump)."""
+    def clear(self, now_ns: Optional[int] = None) -> None:
+        """Forget every frame and depth (the node calls this on a ROS clock jump).
+
+        ``now_ns``: the new clock time after a jump back. Frames of the old timeline still in
+        flight are then dropped as ``SKIPPED_STALE``, as after a jump seen in the stamps:
+        those stamped in (max(now + tolerance, O - jump_guard_s), O + tolerance], O being
+        the newest stamp seen before the clear, until the new timeline reaches the window.
+        Without it (or when nothing was seen, or the clock went forward) every stamp is
+        taken as a fresh start.
+        """
         with self._lock:
+            old = self._newest_ns
             self._clear_locked(keep=None)
             self._newest_ns = None
             self._stale = None
+            if now_ns is not None and old is not None:
+                low = max(int(now_ns) + self._tolerance_ns, old - self._guard_span_ns)
+                high = old + self._tolerance_ns
+                self._stale = (low, high) if low < high else None
 
     @property
     def jumps(self) -> Tuple[TimeJump, ...]:

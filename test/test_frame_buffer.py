@@ -226,6 +226,34 @@ def test_manual_clear():
     assert buffers.push(frame(1.0)).result is PushResult.ADDED
 
 
+def test_clear_on_a_clock_jump_drops_old_timeline_frames_still_in_flight():
+    """The node clears on a /clock jump with the new time; late old-timeline frames go."""
+    buffers = CameraBuffers(fps=0, jump_tolerance_s=0.5, jump_guard_s=1.0)
+    buffers.push(frame(50.0, 'front'))
+    buffers.push(frame(50.0, 'wrist'))
+    buffers.clear(now_ns=int(0.0 * NS))               # /clock went back to 0
+    # The cameras' last pre-reset frames arrive after the reset: refused, not buffered.
+    assert buffers.push(frame(50.03, 'wrist')).result is PushResult.SKIPPED_STALE
+    assert buffers.push_depth(depth(50.02)).result is PushResult.SKIPPED_STALE
+    assert buffers.snapshot('wrist') is None
+    # New-timeline frames are taken; the window (49, 50.5] holds until the new timeline
+    # reaches its start, then its stamps are unambiguous again.
+    assert buffers.push(frame(0.1, 'front')).result is PushResult.ADDED
+    assert stamps_s(buffers.snapshot('front')) == [0.1]
+    assert buffers.push(frame(49.5, 'front')).result is PushResult.SKIPPED_STALE
+    assert buffers.push(frame(49.0, 'front')).result is PushResult.ADDED
+    assert buffers.push(frame(50.03, 'wrist')).result is PushResult.ADDED
+    assert buffers.jumps == ()
+
+
+def test_clear_with_a_clock_that_went_forward_or_nothing_seen_keeps_every_stamp():
+    buffers = CameraBuffers(fps=0, jump_tolerance_s=0.5)
+    buffers.clear(now_ns=5 * NS)                      # nothing seen yet: no window
+    assert buffers.push(frame(50.0)).result is PushResult.ADDED
+    buffers.clear(now_ns=80 * NS)                     # forward: old stamps are behind now
+    assert buffers.push(frame(50.01)).result is PushResult.ADDED
+
+
 def test_stats_report_fill_and_counters():
     buffers = CameraBuffers(max_frames=4, fps=4.0)
     for t in camera_stamps(30.0, 2.0):

@@ -146,10 +146,14 @@ class SensorInputs:
         with self._lock:
             return self._ee
 
-    def reset(self) -> None:
-        """Forget everything time-dependent (clock jumped back); camera models stay."""
+    def reset(self, now_ns: Optional[int] = None) -> None:
+        """Forget everything time-dependent (clock jumped back); camera models stay.
+
+        ``now_ns`` (the new clock time) lets the buffers drop old-timeline frames still in
+        flight (``CameraBuffers.clear``).
+        """
         with self._lock:
             self._frames.clear()
             self._ee = None
-        self.buffers.clear()
+        self.buffers.clear(now_ns)
         self.stats.clock_reset()

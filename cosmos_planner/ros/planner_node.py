@@ -388,7 +388,8 @@ class PlannerNode(LifecycleNode):
         """ROS clock went backwards (sim reset, bag loop with /clock): start over."""
         if jump.delta.nanoseconds < 0:
             if self.inputs is not None:
-                self.inputs.reset()
+                # The new time lets the buffers drop old-timeline frames still in flight.
+                self.inputs.reset(self.now_ns())
             else:
                 self.stats.clock_reset()
             self._time_reset(f'ROS time jumped back {-jump.delta.nanoseconds * 1e-9:.3f} s; '
