@@ -1,7 +1,7 @@
 """The ``sensor_msgs/Image`` encodings ingest understands, as one table.
 
 Why a table of our own: ROS's ``cv_bridge`` exists only on ROS machines and the PyPI ports get
-16-bit mappings and row padding wrong (see docs/platform.md). One table, read by one
+16-bit mappings and row padding wrong (checked on our machines). One table, read by one
 conversion path, behaves the same on pip-only and ROS machines.
 
 Names follow ``sensor_msgs/image_encodings.hpp``; lookup ignores case and surrounding spaces.

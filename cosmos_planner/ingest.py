@@ -3,7 +3,7 @@
 The node, the bag replay and the simulator all turn ``sensor_msgs/Image`` and
 ``CompressedImage`` data into ``Frame`` / ``DepthFrame`` here, with numpy and OpenCV only, so
 a pip-only machine and a ROS workspace decode every message identically (``cv_bridge`` is not
-installable here and the PyPI converters ignore ``step``; see docs/platform.md). Messages are
+installable here and the PyPI converters ignore ``step``, as checked here). Messages are
 read by field name (``height, width, encoding, step, is_bigendian, data`` or ``format, data``,
 plus ``header`` for stamps): rclpy messages, rosbags typestore messages, dataclasses and
 mappings all work; ``data`` may be bytes, bytearray, memoryview, ``array.array`` (rclpy), a

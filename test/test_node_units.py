@@ -170,6 +170,27 @@ def test_config_maps_cameras_backend_and_pipeline() -> None:
     assert cfg.backend_options['base_url'] == 'http://h:1/v1'
     assert cfg.pipeline.safety.max_velocity_mps == 0.1
     assert cfg.gripper.joint_name == 'finger'
+    assert (cfg.backend_options['media'], cfg.backend_options['schema_mode'],
+            cfg.backend_options['max_retries']) == ('video', 'structured_outputs', 2)
+
+
+def test_remote_switches_for_servers_without_vllm_extras_reach_the_backend() -> None:
+    """NIM or another server that lacks structured_outputs / video: the node can say so."""
+    from cosmos_planner.backends.factory import backend_class
+
+    cfg = node_config_from_values({
+        'backend.kind': 'openai', 'backend.media': 'images',
+        'backend.schema_mode': 'response_format', 'backend.max_retries': 0})
+    opts = cfg.backend_options
+    assert (opts['media'], opts['schema_mode'], opts['max_retries']) == (
+        'images', 'response_format', 0)
+    cls = backend_class('openai')
+    backend = cls(**{**opts, 'probe': False})
+    assert backend.config.media == 'images'
+    assert backend.config.schema_mode == 'response_format'
+    assert backend.config.max_retries == 0
+    with pytest.raises(ConfigError, match=r'backend\.media'):
+        node_config_from_values({'backend.kind': 'openai', 'backend.media': 'gif'})
 
 
 def test_run_time_changes_are_validated_as_a_whole() -> None:

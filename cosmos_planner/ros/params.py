@@ -123,6 +123,16 @@ NODE_PARAMS: Tuple[ParamSpec, ...] = (
        'API key (never a parameter: parameters are visible to every node).', read_only=True),
     _s('backend.timeout_s', 60.0, 'Request timeout of remote backends, seconds.',
        min=0.1, max=3600.0, read_only=True),
+    _s('backend.media', 'video', 'How remote backends send a clip: video (one base64 MP4 at '
+       'the clip\'s real fps) or images (one JPEG per frame; any OpenAI-compatible server, '
+       'but the model loses the timing between frames).', choices=('video', 'images'),
+       read_only=True),
+    _s('backend.schema_mode', 'structured_outputs', 'How remote backends send the answer '
+       'schema: structured_outputs (vLLM >= 0.12), response_format (json_schema) or none '
+       '(servers that support neither; the parser still validates every answer).',
+       choices=('structured_outputs', 'response_format', 'none'), read_only=True),
+    _s('backend.max_retries', 2, 'Retries of retryable remote failures (5xx, timeouts, broken '
+       'connections) with exponential backoff.', min=0, max=10, read_only=True),
     _s('backend.replay_path', '', 'JSONL of recorded answers (backend.kind replay/faults).',
        read_only=True),
     _s('backend.expert_ground_truth', '', 'Ground-truth state file of the simulator for '
@@ -339,7 +349,9 @@ def _backend_options(v: Mapping[str, Any]) -> Dict[str, Any]:
                     plane_z=-plane[3] / plane[2] if horizontal else 0.0)
     elif kind == 'openai':
         opts.update(base_url=v['backend.base_url'], model=v['backend.model'] or None,
-                    api_key_env=v['backend.api_key_env'], timeout_s=v['backend.timeout_s'])
+                    api_key_env=v['backend.api_key_env'], timeout_s=v['backend.timeout_s'],
+                    media=v['backend.media'], schema_mode=v['backend.schema_mode'],
+                    max_retries=v['backend.max_retries'])
     if v['backend.record_path']:
         opts['record_path'] = v['backend.record_path']
     return opts
