@@ -116,6 +116,10 @@ def test_lifecycle_and_staleness_after_a_slow_generation(env: Any) -> None:
             for s in diagnostics.messages[-1].status for kv in s.values), 10)
         task.publish(String(data=json.dumps({'task': TASK, 'task_id': 'slow'})))
         assert status.wait_for(lambda m: json.loads(m.data).get('status') == 'accepted', 10)
+        # 'accepted' is published before the worker's pre-generation staleness check: move the
+        # clock only once generation (2 s) is surely under way, so the plan goes stale *after*
+        # generating, which is what this test is about (a race otherwise, seen under load).
+        time.sleep(0.8)
         clock.set(now + 10 * NS)          # the 2 s generation ends after valid_until
         final = status.wait_for(lambda m: json.loads(m.data).get('task_id') == 'slow'
                                 and json.loads(m.data)['status'] != 'accepted', 20)
