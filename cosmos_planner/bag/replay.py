@@ -331,7 +331,8 @@ class Replay:
         depth = None
         if clip is not None:
             depth = self.lazy.real_depth(self.buffers.nearest_depth(
-                cfg.primary, clip.newest.stamp_ns, int(cfg.depth_tolerance_s * 1e9)))
+                cfg.primary, clip.newest.stamp_ns,
+                int(cfg.pipeline.grounding.depth_sync_tolerance_s * 1e9)))
         pipeline = PlanPipeline(self.planner, cfg.pipeline,
                                 id_fn=lambda: f'plan-{next(self._plan_ids)}')
         self.clock.ms = 0.0

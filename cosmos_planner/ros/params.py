@@ -161,8 +161,6 @@ NODE_PARAMS: Tuple[ParamSpec, ...] = (
        min=0.01, max=600.0, read_only=True),
     _s('buffer.fps', 2.0, 'Sampling rate of the clip sent to the model (NVIDIA: 2-4; 0 '
        'keeps every frame).', min=0.0, max=60.0, read_only=True),
-    _s('buffer.depth_tolerance_s', 0.05, 'Max stamp difference between a colour frame and '
-       'the depth image used to ground it.', min=0.0, max=10.0, read_only=True),
     _s('qos.reliable', False, 'Reliable QoS for camera topics (needed for bag play and '
        'Isaac Sim\'s bridge); false = sensor-data QoS (best effort, newest wins).',
        read_only=True),
@@ -286,7 +284,6 @@ class NodeConfig:
     buffer_max_frames: int
     buffer_window_s: float
     buffer_fps: float
-    depth_tolerance_s: float
     qos_reliable: bool
     qos_depth: int
     executor_threads: int
@@ -415,7 +412,6 @@ def node_config_from_values(values: Mapping[str, Any]) -> NodeConfig:
         max_pixels=int(v['ingest.max_pixels']),
         buffer_max_frames=int(v['buffer.max_frames']),
         buffer_window_s=float(v['buffer.window_s']), buffer_fps=float(v['buffer.fps']),
-        depth_tolerance_s=float(v['buffer.depth_tolerance_s']),
         qos_reliable=bool(v['qos.reliable']), qos_depth=int(v['qos.depth']),
         executor_threads=int(v['executor.threads']),
         cameras=tuple(cameras), primary=primary,

@@ -424,11 +424,14 @@ class PlannerNode(LifecycleNode):
         now_ns = self.now_ns()
         clip = inputs.buffers.snapshot(cfg.primary, context=list(cfg.context_cameras))
         camera = inputs.camera_model(cfg.primary)
+        pipeline_cfg, source = self._pipeline_config(camera, clip)
         depth = None
         if clip is not None:
+            # The same tolerance grounding checks, so the lookup never picks a depth image
+            # that grounding must then refuse (one knob, not two).
+            tolerance_s = pipeline_cfg.grounding.depth_sync_tolerance_s
             depth = inputs.buffers.nearest_depth(cfg.primary, clip.newest.stamp_ns,
-                                                 int(cfg.depth_tolerance_s * 1e9))
-        pipeline_cfg, source = self._pipeline_config(camera, clip)
+                                                 int(tolerance_s * 1e9))
         ee = self._ee_position(now_ns, pipeline_cfg)
         snapshot_ms = (time.perf_counter() - tick) * 1e3
         pipeline = PlanPipeline(self.planner, pipeline_cfg)
