@@ -27,7 +27,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from cosmos_planner.errors import ConfigError, SafetyRejection
-from cosmos_planner.timing import TimedTrajectory
+from cosmos_planner.timing import segment_lengths, TimedTrajectory
 
 CHECKS = ('finite', 'max_waypoints', 'workspace', 'max_step', 'max_velocity', 'stale')
 #: Relative slack on the velocity check: timing caps speeds exactly, rounding must not reject.
@@ -140,7 +140,7 @@ class SafetyGate:
                               'indices': outside.tolist(), 'frame_id': traj.frame_id,
                               'min': list(cfg.workspace_min), 'max': list(cfg.workspace_max)}))
         chain = pos if start is None else np.vstack([start, pos])
-        steps = np.linalg.norm(np.diff(chain, axis=0), axis=1)
+        steps = segment_lengths(chain)
         too_long = np.flatnonzero(steps > cfg.max_step_m)
         if too_long.size:
             j = int(too_long[0])

@@ -7,6 +7,12 @@ Rules, so that what the controller receives is executable and checkable:
   so ``times_s`` is strictly increasing, and no segment is faster than the velocity limit.
 - The first point is reached at ``start_delay_s``, or later when the current end-effector
   position is known and the first segment needs more time at the capped speed.
+- The speed cap is exact, with no tolerance: every segment, including the one from
+  ``start_position``, has ``segment_speeds() <= min(nominal_speed_mps, max_velocity_mps)``
+  as computed from the published times. Lengths come from one function
+  (``segment_lengths``) wherever they are used, and times are nudged up by ulps where
+  rounding made a segment read one ulp too fast (two ways of taking a norm can differ by
+  an ulp, depending on the CPU's BLAS kernel).
 - A gripper command is issued on *arrival* at its waypoint. With ``gripper_dwell_s > 0`` the
   waypoint is repeated ``gripper_dwell_s`` (at least ``min_segment_s``) later (a *dwell*
   point at the same position), and the gripper schedule switches between the two: the
@@ -115,14 +121,11 @@ class TimedTrajectory:
 
     def segment_speeds(self) -> np.ndarray:
         """Average speed (m/s) of each segment, starting from ``start_position`` if known."""
-        pos, times = self.positions, self.times_s
-        if self.start_position is not None and len(self):
-            pos = np.vstack([self.start_position, pos])
-            times = np.concatenate([[0.0], times])
+        pos, times = _with_start(self.positions, self.times_s, self.start_position)
         if len(times) < 2:
             return np.zeros(0)
         dt = np.diff(times)
-        dist = np.linalg.norm(np.diff(pos, axis=0), axis=1)
+        dist = segment_lengths(pos)
         with np.errstate(divide='ignore', invalid='ignore'):
             return np.where(dt > 0, dist / np.where(dt > 0, dt, 1.0),
                             np.where(dist > 0, np.inf, 0.0))
@@ -131,6 +134,21 @@ class TimedTrajectory:
         """Gripper joint position per point from ``gripper_state``."""
         return np.array([closed_position if s == 'close' else open_position
                          for s in self.gripper_state], dtype=np.float64)
+
+
+def segment_lengths(points: np.ndarray) -> np.ndarray:
+    """Length of each segment of a (N, 3) polyline; the one definition timing and checks use."""
+    diff = np.diff(np.asarray(points, dtype=np.float64).reshape(-1, 3), axis=0)
+    return np.sqrt(np.sum(diff * diff, axis=1))
+
+
+def _with_start(positions: np.ndarray, times: np.ndarray,
+                start: Optional[Sequence[float]]) -> Tuple[np.ndarray, np.ndarray]:
+    """Prepend the start position at t = 0, when known, as the first segment's origin."""
+    if start is None or not len(times):
+        return positions, times
+    return (np.vstack([np.asarray(start, dtype=np.float64).reshape(1, 3), positions]),
+            np.concatenate([[0.0], times]))
 
 
 def _segment_time(dist: float, speed: float, min_s: float) -> float:
@@ -143,19 +161,22 @@ def _segment_time(dist: float, speed: float, min_s: float) -> float:
     return max(dt, min_s)
 
 
-def _respect_speed(times: np.ndarray, pos: np.ndarray, speed: float) -> np.ndarray:
+def _respect_speed(times: np.ndarray, pos: np.ndarray, speed: float,
+                   start: Optional[Sequence[float]] = None) -> np.ndarray:
     """Nudge times so speeds computed from the *cumulative* times never exceed ``speed``.
 
     Summing segment times rounds; a segment whose recomputed time came out one ulp short
     would read as faster than the limit to anyone checking (the gate does). Later points
-    shift with it, so the trajectory stays strictly increasing.
+    shift with it, so the trajectory stays strictly increasing. The segment from ``start``
+    (at t = 0) is checked like the others.
     """
-    times = times.copy()
-    dist = np.linalg.norm(np.diff(pos, axis=0), axis=1)
+    prepended = start is not None and len(times) > 0
+    pos, times = _with_start(pos, times.copy(), start)
+    dist = segment_lengths(pos)
     for j in range(len(dist)):
         while dist[j] / (times[j + 1] - times[j]) > speed:
             times[j + 1:] = np.nextafter(times[j + 1:], math.inf)
-    return times
+    return times[1:] if prepended else times
 
 
 def time_waypoints(frame_id: str, stamp_ns: int, positions: np.ndarray,
@@ -177,7 +198,8 @@ def time_waypoints(frame_id: str, stamp_ns: int, positions: np.ndarray,
     if start_position is not None:
         start = np.asarray(start_position, dtype=np.float64).reshape(3)
         if n:
-            t = max(t, _segment_time(float(np.linalg.norm(pos[0] - start)), speed, 0.0))
+            t = max(t, _segment_time(float(segment_lengths(np.vstack([start, pos[0]]))[0]),
+                                     speed, 0.0))
     times, out_pos, cmds, states, index, dwell, out_roles = [], [], [], [], [], [], []
     state = 'open'
 
@@ -192,7 +214,7 @@ def time_waypoints(frame_id: str, stamp_ns: int, positions: np.ndarray,
 
     for i in range(n):
         if i > 0:
-            t += _segment_time(float(np.linalg.norm(pos[i] - pos[i - 1])), speed,
+            t += _segment_time(float(segment_lengths(pos[i - 1:i + 1])[0]), speed,
                                config.min_segment_s)
         cmd = gripper[i]
         if cmd is not None and cmd not in GRIPPER_COMMANDS:
@@ -207,7 +229,7 @@ def time_waypoints(frame_id: str, stamp_ns: int, positions: np.ndarray,
             emit(t, i, cmd, cmd, False)
         state = cmd or state
     times_arr = _respect_speed(np.asarray(times, dtype=np.float64),
-                               np.asarray(out_pos).reshape(-1, 3), speed)
+                               np.asarray(out_pos).reshape(-1, 3), speed, start)
     return TimedTrajectory(
         frame_id=frame_id, stamp_ns=int(stamp_ns), times_s=times_arr,
         positions=np.asarray(out_pos).reshape(-1, 3),

@@ -54,9 +54,8 @@ VALID_ANSWER = json.dumps({'trajectory': [
 
 
 def fuzz(cases: int) -> settings:
-    """Reproducible settings for ``cases`` examples (same cases every run, no database)."""
-    return settings(max_examples=cases, deadline=None, derandomize=True, database=None,
-                    print_blob=True, suppress_health_check=list(HealthCheck))
+    """Settings for ``cases`` examples; the profile (conftest) decides whether they are random."""
+    return settings(max_examples=cases, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def _header(sec: Any = 50, nanosec: Any = 0) -> Dict[str, Any]:

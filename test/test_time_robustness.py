@@ -215,8 +215,7 @@ def test_random_timelines_never_mix_and_never_publish_stale_plans() -> None:
     stats: Counter = Counter()
     pipeline = _pipeline()
 
-    @settings(max_examples=EVENT_CASES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=EVENT_CASES, deadline=None, suppress_health_check=list(HealthCheck))
     @given(events=EVENTS)
     def run(events: List[Tuple[str, Any, Any]]) -> None:
         buffers, tl = _buffers(), Timeline()
