@@ -52,9 +52,13 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-            'cosmos-planner = cosmos_planner.cli:main',
+            'cosmos-planner = cosmos_planner.cli.main:main',
             'planner_node = cosmos_planner.ros.planner_node:main',
-            'sim_node = cosmos_planner.sim.sim_node:main',
+            'sim_node = cosmos_planner.sim.standalone:main',
+        ],
+        # Backends that live outside backends/ register here (see backends/registry.py).
+        'cosmos_planner.backends': [
+            'expert = cosmos_planner.sim.expert:ScriptedExpertBackend [sim]',
         ],
     },
 )

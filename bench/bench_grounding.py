@@ -17,12 +17,12 @@ from typing import Callable, List, Tuple
 import cv2
 import numpy as np
 
-from cosmos_planner.camera_model import CameraModel
-from cosmos_planner.frames import DepthFrame
-from cosmos_planner.grounding import GroundingConfig, Grounder
-from cosmos_planner.parser import parse_answer
-from cosmos_planner.safety import SafetyConfig, SafetyGate
-from cosmos_planner.timing import time_waypoints, TimingConfig
+from cosmos_planner.geometry.camera_model import CameraModel
+from cosmos_planner.frames.types import DepthFrame
+from cosmos_planner.geometry.grounding import GroundingConfig, Grounder
+from cosmos_planner.model.parser import parse_answer
+from cosmos_planner.geometry.safety import SafetyConfig, SafetyGate
+from cosmos_planner.geometry.timing import time_waypoints, TimingConfig
 
 W, H = 640, 400
 K = np.array([[520.0, 0.0, 300.5], [0.0, 480.0, 215.25], [0.0, 0.0, 1.0]])

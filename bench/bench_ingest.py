@@ -25,8 +25,8 @@ from typing import Any, Callable, List, Tuple
 import cv2
 import numpy as np
 
-from cosmos_planner.frame_buffer import FrameBuffer
-from cosmos_planner.ingest import FrameIngest
+from cosmos_planner.frames.buffer import FrameBuffer
+from cosmos_planner.frames.ingest import FrameIngest
 
 WIDTH, HEIGHT = 1280, 720
 TARGET = (576, 320)

@@ -74,7 +74,7 @@ class InlineWorker:
 
     def submit(self, task_id: str, task: str, trigger: str, **meta: Any) -> Any:
         """Plan now, on the caller's (executor) thread, then publish."""
-        from cosmos_planner.ros.worker import PlanJob
+        from cosmos_planner.pipeline.worker import PlanJob
         job = PlanJob(task_id, task, trigger, 0, next(self._seq), dict(meta))
         self._on_done(job, self._run_job(job), True)
         return job
@@ -481,7 +481,7 @@ def main() -> int:
             runs.append(('single-threaded', 'sleep 2.5 s (faults delay)', 'inline', slow,
                          2.5))
         if 'tiny' in phases:
-            from cosmos_planner.tiny_checkpoint import ensure_tiny_checkpoint
+            from cosmos_planner.backends.local.tiny_checkpoint import ensure_tiny_checkpoint
             tiny = dict(base, **{'backend.kind': 'local', 'backend.device': 'cpu',
                                  'backend.model': str(ensure_tiny_checkpoint()),
                                  'prompt.preset': 'trajectory'})

@@ -13,7 +13,7 @@ import time
 from typing import Callable, List, Tuple
 
 from cosmos_planner.errors import ParseError
-from cosmos_planner.parser import MAX_TEXT_CHARS, parse_answer
+from cosmos_planner.model.parser import MAX_TEXT_CHARS, parse_answer
 
 POINTS = [{'point_2d': [100 + 50 * i, 300 + 20 * i], 'label': 'gripper trajectory'}
           for i in range(8)]

@@ -27,13 +27,13 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from cosmos_planner import media_encode
-from cosmos_planner.backends.openai_compat import OpenAICompatBackend
-from cosmos_planner.backends.openai_payload import build_payload, PayloadOptions
-from cosmos_planner.decoding import DecodingLimits, response_schema
-from cosmos_planner.frames import Clip, Frame
-from cosmos_planner.parser import parse_answer
-from cosmos_planner.prompts import build_request
+from cosmos_planner.backends.openai import media as media_encode
+from cosmos_planner.backends.openai.client import OpenAICompatBackend
+from cosmos_planner.backends.openai.payload import build_payload, PayloadOptions
+from cosmos_planner.model.response_schemas import DecodingLimits, response_schema
+from cosmos_planner.frames.types import Clip, Frame
+from cosmos_planner.model.parser import parse_answer
+from cosmos_planner.model.prompts import build_request
 
 NATIVE = (1280, 720)
 ANSWER = json.dumps({'next_action': 'pick up the red cube', 'steps': ['reach', 'grasp'],
@@ -209,8 +209,9 @@ def main() -> int:
         server_side(args.url, backend.model, clients, args.per_client, args.frames, args.size,
                     args.media)
         return 0
-    from cosmos_planner.tiny_checkpoint import ensure_tiny_checkpoint
-    from cosmos_planner.vllm_server import find_vllm_python, VLLMServer, VLLMServerConfig
+    from cosmos_planner.backends.local.tiny_checkpoint import ensure_tiny_checkpoint
+    from cosmos_planner.backends.openai.vllm_server import (find_vllm_python, VLLMServer,
+                                                            VLLMServerConfig)
 
     if find_vllm_python() is None:
         print('\n(no .venv-vllm: run scripts/setup_vllm.sh, or pass --url)')

@@ -66,7 +66,7 @@ def main(argv: List[str]) -> int:
 
     import torch
 
-    from cosmos_planner.tiny_checkpoint import ensure_tiny_checkpoint
+    from cosmos_planner.backends.local.tiny_checkpoint import ensure_tiny_checkpoint
 
     torch.set_num_threads(1)
     work = args.workdir or Path(tempfile.mkdtemp(prefix='bench_replay_'))

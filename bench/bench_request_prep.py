@@ -71,11 +71,11 @@ def main(argv: List[str]) -> int:
     import torch
     from transformers import AutoProcessor
 
-    from cosmos_planner.frames import Clip, Frame
-    from cosmos_planner.image_resize import fit_size, resize_image
-    from cosmos_planner.model_inputs import prepare_inputs, render_prompt
-    from cosmos_planner.prompts import build_request
-    from cosmos_planner.tiny_checkpoint import build_tiny_checkpoint
+    from cosmos_planner.frames.types import Clip, Frame
+    from cosmos_planner.frames.resize import fit_size, resize_image
+    from cosmos_planner.backends.local.inputs import prepare_inputs, render_prompt
+    from cosmos_planner.model.prompts import build_request
+    from cosmos_planner.backends.local.tiny_checkpoint import build_tiny_checkpoint
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

@@ -76,7 +76,7 @@ def node_params(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
     for cam in CAMERAS:
         params[f'cameras.{cam}.compressed'] = not args.raw
     if args.backend == 'tiny':
-        from cosmos_planner.tiny_checkpoint import ensure_tiny_checkpoint
+        from cosmos_planner.backends.local.tiny_checkpoint import ensure_tiny_checkpoint
         params.update({'backend.kind': 'local', 'backend.device': 'cpu',
                        'backend.model': str(ensure_tiny_checkpoint()),
                        'prompt.preset': 'trajectory'})

@@ -24,6 +24,6 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Built into the session's temporary folder rather than the user cache, so tests never
     depend on (or pollute) ``~/.cache``. Its answers are random by design.
     """
-    from cosmos_planner.tiny_checkpoint import build_tiny_checkpoint
+    from cosmos_planner.backends.local.tiny_checkpoint import build_tiny_checkpoint
 
     return build_tiny_checkpoint(tmp_path_factory.mktemp('tiny') / 'tiny-qwen3-vl')

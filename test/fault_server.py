@@ -15,7 +15,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Deque, Dict, List, Optional
 
-#: A schema-valid ``plan`` answer (cosmos_planner.plan_schema.ModelAnswer).
+#: A schema-valid ``plan`` answer (cosmos_planner.model.plan_schema.ModelAnswer).
 PLAN_ANSWER = json.dumps({
     'next_action': 'pick up the red cube',
     'steps': ['reach the cube', 'grasp it'],

@@ -210,8 +210,8 @@ def request_fingerprint(params: Dict[str, Any], messages: Sequence[Tuple[str, An
     same messages (``(topic, msg)``; topics ``NAME/image``, ``NAME/image/compressed``), so
     a recorded answer keyed by it is what the node's replay backend finds.
     """
-    from cosmos_planner import prompts
-    from cosmos_planner.ingest import FrameIngest
+    from cosmos_planner.model import prompts
+    from cosmos_planner.frames.ingest import FrameIngest
     from cosmos_planner.ros import messages as m
     from cosmos_planner.ros.params import node_config_from_values
     from cosmos_planner.ros.planner_node import make_buffers

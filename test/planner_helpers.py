@@ -11,10 +11,10 @@ from typing import Iterable, Tuple
 
 import numpy as np
 
-from cosmos_planner.backends.base import GenerationRequest
-from cosmos_planner.frames import Clip
-from cosmos_planner.media import frame_from_rgb
-from cosmos_planner.prompts import build_request
+from cosmos_planner.model.protocol import GenerationRequest
+from cosmos_planner.frames.types import Clip
+from cosmos_planner.frames.media import frame_from_rgb
+from cosmos_planner.model.prompts import build_request
 
 TASK = 'Put the red cube in the basket'
 

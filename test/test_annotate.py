@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from cosmos_planner.annotate import CLOSE_RGB, draw_answer, draw_plan, OPEN_RGB, PATH_RGB
+from cosmos_planner.pipeline.annotate import CLOSE_RGB, draw_answer, draw_plan, OPEN_RGB, PATH_RGB
 from cosmos_planner.errors import ImageDecodeError
-from cosmos_planner.parser import parse_answer
+from cosmos_planner.model.parser import parse_answer
 from planner_helpers import PLAN_ANSWER
 
 

@@ -10,14 +10,14 @@ import threading
 
 import pytest
 
-from cosmos_planner.backends.factory import (backend_class, backend_kinds, BACKENDS,
-                                             make_backend, register_backend)
+from cosmos_planner.backends.registry import (backend_class, backend_kinds, BACKENDS,
+                                              make_backend, register_backend)
 from cosmos_planner.backends.faults import Fault, FaultInjectingBackend
 from cosmos_planner.backends.recording import (read_recordings, RecordingBackend,
                                                ReplayBackend)
 from cosmos_planner.errors import (BackendError, BackendUnavailable, ConfigError,
                                    GenerationCancelled, ReplayMissError)
-from cosmos_planner.parser import parse_answer
+from cosmos_planner.model.parser import parse_answer
 from planner_helpers import (NVIDIA_STYLE_ANSWER, PLAN_ANSWER, request_for, synthetic_clip,
                              write_recording)
 
@@ -265,7 +265,7 @@ def test_factory_reports_missing_modules_with_the_extra():
 
 
 def test_factory_imports_only_the_backend_asked_for(recorded):
-    code = ('import sys; from cosmos_planner.backends.factory import make_backend; '
+    code = ('import sys; from cosmos_planner.backends.registry import make_backend; '
             f'make_backend("replay", path={str(recorded)!r}); '
             'print(sorted(m for m in ("torch", "transformers", "openai", "rclpy", "mujoco") '
             'if m in sys.modules))')

@@ -12,8 +12,8 @@ import pytest
 
 from cosmos_planner.bag.diff import diff_runs, format_report, load_run
 from cosmos_planner.bag.writer import BagWriter
-from cosmos_planner.cli import main
-from cosmos_planner.plan_schema import PlannedPoint, PlanV1
+from cosmos_planner.cli.main import main
+from cosmos_planner.model.plan_schema import PlannedPoint, PlanV1
 
 S = 1_000_000_000
 

@@ -14,8 +14,8 @@ from hypothesis import given, settings, strategies as st
 import numpy as np
 
 from cosmos_planner.bag.lazy_ingest import is_stand_in, LazyIngest
-from cosmos_planner.frame_buffer import CameraBuffers
-from cosmos_planner.ingest import FrameIngest
+from cosmos_planner.frames.buffer import CameraBuffers
+from cosmos_planner.frames.ingest import FrameIngest
 
 MS = 1_000_000
 

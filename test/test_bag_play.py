@@ -19,7 +19,7 @@ from cosmos_planner.bag.errors import BagError
 from cosmos_planner.bag.play import Player, PlayOptions
 from cosmos_planner.bag.reader import BagReader
 from cosmos_planner.bag.scenes import SceneSpec, TASK_TOPIC, write_scene_bag
-from cosmos_planner.cli import main
+from cosmos_planner.cli.main import main
 from ros_helpers import claim_domain_id, release_domain_id, RosPeer, wait_until
 
 
@@ -136,7 +136,7 @@ def test_play_command_in_its_own_process(bag: Dict, tmp_path: Path) -> None:
     try:
         with RosPeer(domain, name='play_cli_test') as other:
             images = other.collect(Image, '/front/image_raw', depth=100)
-            cmd = node_command('cosmos-planner', 'cosmos_planner.cli') + [
+            cmd = node_command('cosmos-planner', 'cosmos_planner.cli.main') + [
                 'play', str(bag['path']), '--clock', '50', '--rate', '4', '--topics',
                 '/front/image_raw', '--wait-for-subscribers', '20']
             with NodeProcess(cmd, domain, tmp_path / 'play.log') as proc:

@@ -21,7 +21,7 @@ from cosmos_planner.bag.errors import BagError
 from cosmos_planner.bag.reader import BagReader
 from cosmos_planner.bag.replay import Replay, replay_bag, ReplayOptions
 from cosmos_planner.bag.scenes import SceneSpec, TASK_TOPIC, write_scene_bag
-from cosmos_planner.plan_schema import PlanV1
+from cosmos_planner.model.plan_schema import PlanV1
 
 TASK = 'put the red cube in the blue bowl'
 #: Ground in the camera optical frame with the scene's depth; limits wide enough for the
@@ -261,7 +261,7 @@ def test_ctrl_c_leaves_a_readable_run(runs: Dict[str, Any]) -> None:
 
 def test_cli_replay_all_inputs_and_debug_image(runs: Dict[str, Any],
                                                capsys: pytest.CaptureFixture) -> None:
-    from cosmos_planner.cli import main
+    from cosmos_planner.cli.main import main
 
     root = runs['root']
     args = ['replay', str(root / 'raw'), '--out', str(root / 'cli'), '--responses',

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from cosmos_planner.camera_model import CameraModel, PointGroundingError
+from cosmos_planner.geometry.camera_model import CameraModel, PointGroundingError
 from cosmos_planner.errors import ConfigError, GroundingError
-from cosmos_planner.transform import (matrix_to_quaternion, quaternion_multiply,
-                                      quaternion_to_matrix, Transform)
+from cosmos_planner.geometry.transforms import (matrix_to_quaternion, quaternion_multiply,
+                                                quaternion_to_matrix, Transform)
 
 # A deliberately awkward camera: non-square image, fx != fy, off-centre principal point.
 W, H = 640, 400

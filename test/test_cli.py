@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
-from cosmos_planner.demo import CAMERA, render_scene, SCENE_SIZE
-from cosmos_planner.frames import Clip
-from cosmos_planner.media import frame_from_rgb, load_clip, read_image
-from cosmos_planner.plan_schema import PlanV1
+from cosmos_planner.cli.demo import CAMERA, render_scene, SCENE_SIZE
+from cosmos_planner.frames.types import Clip
+from cosmos_planner.frames.media import frame_from_rgb, load_clip, read_image
+from cosmos_planner.model.plan_schema import PlanV1
 from planner_helpers import (NVIDIA_STYLE_ANSWER, NVIDIA_STYLE_POINTS, PLAN_ANSWER,
                              request_for, scene_image, TASK, write_recording)
 
@@ -27,8 +27,9 @@ SCRIPT = Path(sys.executable).with_name('cosmos-planner')
 
 
 def cli(*args, cwd, env=None, timeout=300):
-    """Run the console script (``python -m cosmos_planner.cli`` if it is not installed)."""
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, '-m', 'cosmos_planner.cli']
+    """Run the console script (``python -m cosmos_planner.cli.main`` if it is not installed)."""
+    command = ([str(SCRIPT)] if SCRIPT.exists()
+               else [sys.executable, '-m', 'cosmos_planner.cli.main'])
     return subprocess.run(command + [str(a) for a in args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
@@ -65,8 +66,8 @@ def test_help_lists_commands_without_importing_torch(tmp_path):
     assert out.returncode == 0
     for name in ('plan', 'demo', 'export-schemas', 'make-tiny-checkpoint'):
         assert name in out.stdout
-    code = ('import sys, cosmos_planner.cli as c, cosmos_planner.plan_command, '
-            'cosmos_planner.demo; print([m for m in ("torch", "transformers", "rclpy") '
+    code = ('import sys, cosmos_planner.cli.main as c, cosmos_planner.cli.plan, '
+            'cosmos_planner.cli.demo; print([m for m in ("torch", "transformers", "rclpy") '
             'if m in sys.modules])')
     probe = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                            timeout=60, check=True)

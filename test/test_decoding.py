@@ -8,10 +8,11 @@ import json
 
 import pytest
 
-from cosmos_planner.decoding import build_grammar, DecodingLimits, response_schema, think_ebnf
+from cosmos_planner.model.response_schemas import (build_grammar, DecodingLimits, response_schema,
+                                                   think_ebnf)
 from cosmos_planner.errors import ConfigError
-from cosmos_planner.plan_schema import ModelAnswer
-from cosmos_planner.prompts import load_preset
+from cosmos_planner.model.plan_schema import ModelAnswer
+from cosmos_planner.model.prompts import load_preset
 
 xgr = pytest.importorskip('xgrammar')
 

@@ -28,16 +28,16 @@ import numpy as np
 import pytest
 
 from cosmos_planner.backends.faults import Fault, FaultInjectingBackend
-from cosmos_planner.camera_model import CameraModel
-from cosmos_planner.decoding import DecodingLimits
-from cosmos_planner.frames import Clip, Frame
-from cosmos_planner.pipeline import PipelineInputs, PlanPipeline
-from cosmos_planner.planner import Planner
-from cosmos_planner.prompts import load_preset
-from cosmos_planner.results import PlanStatus
+from cosmos_planner.geometry.camera_model import CameraModel
+from cosmos_planner.model.response_schemas import DecodingLimits
+from cosmos_planner.frames.types import Clip, Frame
+from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
+from cosmos_planner.pipeline.planner import Planner
+from cosmos_planner.model.prompts import load_preset
+from cosmos_planner.model.results import PlanStatus
 
 torch = pytest.importorskip('torch')
-local = pytest.importorskip('cosmos_planner.backends.local')
+local = pytest.importorskip('cosmos_planner.backends.local.backend')
 
 STAMP = 10**12
 CAMERA = CameraModel(640, 480, [500, 0, 320, 0, 500, 240, 0, 0, 1], (), 'none', 'cam')

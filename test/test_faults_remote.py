@@ -34,13 +34,13 @@ from typing import Any, Callable, Iterator, List, Tuple
 import numpy as np
 import pytest
 
-from cosmos_planner.backends.openai_compat import OpenAICompatBackend
-from cosmos_planner.camera_model import CameraModel
+from cosmos_planner.backends.openai.client import OpenAICompatBackend
+from cosmos_planner.geometry.camera_model import CameraModel
 from cosmos_planner.errors import BackendError, BackendUnavailable
-from cosmos_planner.frames import Clip, Frame
-from cosmos_planner.pipeline import PipelineInputs, PlanPipeline
-from cosmos_planner.planner import Planner
-from cosmos_planner.results import PlanStatus
+from cosmos_planner.frames.types import Clip, Frame
+from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
+from cosmos_planner.pipeline.planner import Planner
+from cosmos_planner.model.results import PlanStatus
 from fault_server import FaultServer, free_port
 
 STAMP = 10**12
@@ -170,7 +170,7 @@ def test_server_down_and_back_three_times_without_a_new_backend() -> None:
 
 
 def _request() -> Any:
-    from cosmos_planner.prompts import build_request
+    from cosmos_planner.model.prompts import build_request
     return build_request('plan', _clip(), 'pick up the red cube', False)
 
 

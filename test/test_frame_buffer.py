@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from cosmos_planner.errors import ConfigError
-from cosmos_planner.frame_buffer import CameraBuffers, FrameBuffer, PushResult, RATE_SLACK
-from cosmos_planner.frames import DepthFrame, Frame
+from cosmos_planner.frames.buffer import CameraBuffers, FrameBuffer, PushResult, RATE_SLACK
+from cosmos_planner.frames.types import DepthFrame, Frame
 
 NS = 1_000_000_000
 IMAGE = np.zeros((32, 32, 3), np.uint8)

@@ -30,17 +30,17 @@ import numpy as np
 import pytest
 
 from cosmos_planner.backends.faults import Fault, FaultInjectingBackend
-from cosmos_planner.camera_model import camera_model_from_fields, CameraModel
-from cosmos_planner.compressed_images import DEPTH_HEADER
+from cosmos_planner.geometry.camera_model import camera_model_from_fields, CameraModel
+from cosmos_planner.frames.compressed import DEPTH_HEADER
 from cosmos_planner.errors import ConfigError, GroundingError, ImageDecodeError
-from cosmos_planner.frames import Clip, Frame
-from cosmos_planner.grounding import Grounder
-from cosmos_planner.image_encodings import lookup_encoding, SUPPORTED_ENCODINGS
-from cosmos_planner.ingest import ERROR_KINDS, FrameIngest
-from cosmos_planner.pipeline import PipelineInputs, PlanPipeline
-from cosmos_planner.pipeline_config import PipelineConfig
-from cosmos_planner.planner import Planner
-from cosmos_planner.results import PlanStatus
+from cosmos_planner.frames.types import Clip, Frame
+from cosmos_planner.geometry.grounding import Grounder
+from cosmos_planner.frames.encodings import lookup_encoding, SUPPORTED_ENCODINGS
+from cosmos_planner.frames.ingest import ERROR_KINDS, FrameIngest
+from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
+from cosmos_planner.pipeline.config import PipelineConfig
+from cosmos_planner.pipeline.planner import Planner
+from cosmos_planner.model.results import PlanStatus
 
 STAMP = 50 * 10**9
 RAW_CASES = 1500

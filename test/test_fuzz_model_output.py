@@ -41,19 +41,19 @@ import numpy as np
 import pytest
 
 from cosmos_planner.backends.faults import Fault, FaultInjectingBackend
-from cosmos_planner.camera_model import CameraModel
+from cosmos_planner.geometry.camera_model import CameraModel
 from cosmos_planner.errors import GroundingError, ParseError, SafetyRejection
-from cosmos_planner.frames import Clip, DepthFrame, Frame
-from cosmos_planner.grounding import Grounder
-from cosmos_planner.parser import MAX_TEXT_CHARS, parse_answer
-from cosmos_planner.pipeline import PipelineInputs, PlanPipeline
-from cosmos_planner.pipeline_config import PipelineConfig
-from cosmos_planner.plan_schema import MAX_POINTS, PlanV1
-from cosmos_planner.planner import Planner
+from cosmos_planner.frames.types import Clip, DepthFrame, Frame
+from cosmos_planner.geometry.grounding import Grounder
+from cosmos_planner.model.parser import MAX_TEXT_CHARS, parse_answer
+from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
+from cosmos_planner.pipeline.config import PipelineConfig
+from cosmos_planner.model.plan_schema import MAX_POINTS, PlanV1
+from cosmos_planner.pipeline.planner import Planner
 from cosmos_planner.resources import config_path
-from cosmos_planner.results import PlanStatus
-from cosmos_planner.safety import SafetyConfig, SafetyGate
-from cosmos_planner.timing import TimedTrajectory
+from cosmos_planner.model.results import PlanStatus
+from cosmos_planner.geometry.safety import SafetyConfig, SafetyGate
+from cosmos_planner.geometry.timing import TimedTrajectory
 
 STAMP = 1_000 * 10**9
 #: Cases per property; the four properties below add up to 10,500 generated cases.

@@ -14,12 +14,12 @@ import cv2
 import numpy as np
 import pytest
 
-from cosmos_planner.camera_model import CameraModel, PointGroundingError
+from cosmos_planner.geometry.camera_model import CameraModel, PointGroundingError
 from cosmos_planner.errors import ConfigError, GroundingError
-from cosmos_planner.frames import DepthFrame
-from cosmos_planner.grounding import (assign_roles, GroundingConfig, Grounder,
-                                      lift_waypoints)
-from cosmos_planner.transform import matrix_to_quaternion, Transform
+from cosmos_planner.frames.types import DepthFrame
+from cosmos_planner.geometry.grounding import (assign_roles, GroundingConfig, Grounder,
+                                               lift_waypoints)
+from cosmos_planner.geometry.transforms import matrix_to_quaternion, Transform
 
 W, H = 640, 400
 K = np.array([[520.0, 0.0, 300.5], [0.0, 480.0, 215.25], [0.0, 0.0, 1.0]])

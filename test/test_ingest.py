@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from cosmos_planner.errors import ImageDecodeError
-from cosmos_planner.image_encodings import SUPPORTED_ENCODINGS
-from cosmos_planner.image_resize import DEFAULT_MAX_PIXELS, fit_size, resize_image
-from cosmos_planner.ingest import decode_compressed, decode_depth, decode_image
-from cosmos_planner.ingest import ERROR_KINDS, FrameIngest, raw_pixels
+from cosmos_planner.frames.encodings import SUPPORTED_ENCODINGS
+from cosmos_planner.frames.resize import DEFAULT_MAX_PIXELS, fit_size, resize_image
+from cosmos_planner.frames.ingest import decode_compressed, decode_depth, decode_image
+from cosmos_planner.frames.ingest import ERROR_KINDS, FrameIngest, raw_pixels
 
 RNG = np.random.default_rng(1234)
 

@@ -16,17 +16,17 @@ import threading
 import numpy as np
 import pytest
 
-from cosmos_planner.decoding import DecodingLimits
+from cosmos_planner.model.response_schemas import DecodingLimits
 from cosmos_planner.errors import (BackendError, ConfigError, GenerationCancelled,
                                    ModelNotFoundError, ModelTooLargeError, ParseError)
-from cosmos_planner.frames import Clip, Frame
-from cosmos_planner.model_memory import choose_placement, count_parameters
-from cosmos_planner.parser import parse_answer
-from cosmos_planner.plan_schema import ModelAnswer
-from cosmos_planner.prompts import build_request, load_preset
+from cosmos_planner.frames.types import Clip, Frame
+from cosmos_planner.backends.local.memory import choose_placement, count_parameters
+from cosmos_planner.model.parser import parse_answer
+from cosmos_planner.model.plan_schema import ModelAnswer
+from cosmos_planner.model.prompts import build_request, load_preset
 
 torch = pytest.importorskip('torch')
-local = pytest.importorskip('cosmos_planner.backends.local')
+local = pytest.importorskip('cosmos_planner.backends.local.backend')
 LocalBackend = local.LocalBackend
 GIB = 1024 ** 3
 TASK = 'pick up the red cube'
@@ -182,7 +182,7 @@ def test_health_counts_successes_cancellations_and_failures(tiny_checkpoint):
 
 
 def test_video_goes_with_its_real_fps(backend):
-    from cosmos_planner.model_inputs import prepare_inputs
+    from cosmos_planner.backends.local.inputs import prepare_inputs
 
     def rendered(spacing_ns):
         inputs = prepare_inputs(backend.processor,
@@ -200,7 +200,7 @@ def test_video_goes_with_its_real_fps(backend):
 
 
 def test_fast_layout_gives_exactly_the_plain_processor_inputs(backend):
-    from cosmos_planner.model_inputs import prepare_inputs, render_prompt
+    from cosmos_planner.backends.local.inputs import prepare_inputs, render_prompt
     req = build_request('plan', clip(6, size=(128, 96)), TASK)
     ours = prepare_inputs(backend.processor, req)
     frames = np.stack([frame.image for frame in req.clip.frames])
@@ -221,7 +221,7 @@ def test_fast_layout_gives_exactly_the_plain_processor_inputs(backend):
 
 
 def test_single_frame_goes_as_an_image(backend):
-    from cosmos_planner.model_inputs import prepare_inputs
+    from cosmos_planner.backends.local.inputs import prepare_inputs
     inputs = prepare_inputs(backend.processor, build_request('plan', clip(1), TASK))
     assert 'pixel_values' in inputs and 'pixel_values_videos' not in inputs
     assert ' seconds>' not in backend.tokenizer.decode(inputs['input_ids'][0])

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from cosmos_planner.errors import ConfigError, ImageDecodeError
-from cosmos_planner.image_resize import fit_size
-from cosmos_planner.media import load_clip, read_image, read_video, write_image
+from cosmos_planner.frames.resize import fit_size
+from cosmos_planner.frames.media import load_clip, read_image, read_video, write_image
 from planner_helpers import scene_image
 
 

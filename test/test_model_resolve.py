@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from cosmos_planner.errors import ModelNotFoundError
-from cosmos_planner.model_resolve import (DEFAULT_MODEL_ID, display_name, ENV_MODEL,
-                                          find_in_hf_cache, locate_model,
-                                          resolve_default_model)
-from cosmos_planner.tiny_checkpoint import MARKER_FILE
+from cosmos_planner.backends.local.resolve import (DEFAULT_MODEL_ID, display_name, ENV_MODEL,
+                                                   find_in_hf_cache, locate_model,
+                                                   resolve_default_model)
+from cosmos_planner.backends.local.tiny_checkpoint import MARKER_FILE
 
 
 def fake_hf_cache(root, repo_id, source):

@@ -41,7 +41,7 @@ import node_scene as scene
 from ros_helpers import claim_domain_id, NodeProcess, node_command, release_domain_id
 from ros_helpers import RosPeer, SimClock, wait_until, write_params_file
 
-from cosmos_planner.plan_schema import PlanV1
+from cosmos_planner.model.plan_schema import PlanV1
 from cosmos_planner.resources import config_path
 
 NODE = '/cosmos_planner'
@@ -338,7 +338,7 @@ def test_plan_and_every_output_topic(harness: Harness) -> None:
 
     # ~/debug_image: the primary frame the plan was made from, annotated
     debug = _wait_msg(h, 'debug_image', stamp)
-    from cosmos_planner.ingest import FrameIngest
+    from cosmos_planner.frames.ingest import FrameIngest
     last = [mm for t, mm in scenario_messages('outputs') if t == 'cam0/image'][-1]
     source = FrameIngest(max_pixels=448 * 448).image(last, 'cam0')
     assert debug.encoding == 'rgb8' and debug.header.frame_id == scene.CAMERA_FRAME

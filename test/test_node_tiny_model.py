@@ -1,7 +1,7 @@
 """Smoke test: the node with the real local backend (transformers) on the tiny checkpoint.
 
 No weights can be downloaded here, so the local backend loads the tiny random Qwen3-VL
-checkpoint (``cosmos_planner.tiny_checkpoint``): the real loading, processor, constrained
+checkpoint (``backends.local.tiny_checkpoint``): the real loading, processor, constrained
 decoding and generation path, with meaningless answers. What is checked is the plumbing: the
 node configures with the model, a task produces exactly one final status for it, and if
 that status is ``ok`` the published plan validates; whatever the random model says, nothing
@@ -31,7 +31,7 @@ FINAL = {'ok', 'parse_failed', 'grounding_failed', 'rejected', 'backend_failed'}
 
 @pytest.fixture(scope='module')
 def tiny_model() -> str:
-    from cosmos_planner.tiny_checkpoint import ensure_tiny_checkpoint
+    from cosmos_planner.backends.local.tiny_checkpoint import ensure_tiny_checkpoint
     return str(ensure_tiny_checkpoint())
 
 
@@ -77,7 +77,7 @@ def test_local_backend_on_the_tiny_checkpoint(tiny_model: str, tmp_path: Path) -
             data = json.loads(final.data)
             assert data['timings_ms']['generate'] > 0, data
             if data['status'] == 'ok':
-                from cosmos_planner.plan_schema import PlanV1
+                from cosmos_planner.model.plan_schema import PlanV1
                 plan = PlanV1.model_validate_json(plans.wait_for(timeout=10).data)
                 assert plan.task_id == 'tiny' and plan.trajectory
             else:

@@ -16,14 +16,14 @@ import pytest
 from sensor_msgs.msg import CameraInfo
 
 from cosmos_planner.errors import ConfigError, GenerationCancelled, GroundingError
-from cosmos_planner.plan_schema import PlannedPoint, PlanV1
+from cosmos_planner.model.plan_schema import PlannedPoint, PlanV1
 from cosmos_planner.ros import messages as m
 from cosmos_planner.ros.diagnostics import NodeStats, STALE, WARN
 from cosmos_planner.ros.params import all_specs, node_config_from_values, NODE_PARAMS
 from cosmos_planner.ros.params import render_params_yaml, validate_changes
 from cosmos_planner.ros.planner_node import parse_task, task_echo, task_problem
-from cosmos_planner.ros.worker import PlanJob, PlanningWorker
-from cosmos_planner.timing import time_waypoints, TimingConfig
+from cosmos_planner.pipeline.worker import PlanJob, PlanningWorker
+from cosmos_planner.geometry.timing import time_waypoints, TimingConfig
 
 NS = 1_000_000_000
 
@@ -123,7 +123,7 @@ def test_hold_messages_hold_the_pose_or_stop() -> None:
 
 
 def test_status_json_accepts_numpy_and_enums() -> None:
-    from cosmos_planner.results import PlanStatus
+    from cosmos_planner.model.results import PlanStatus
     data = json.loads(m.status_message({'a': np.float32(1.5), 'b': np.arange(2),
                                         's': PlanStatus.STALE}).data)
     assert data == {'a': 1.5, 'b': [0, 1], 's': 'stale'}
@@ -176,7 +176,7 @@ def test_config_maps_cameras_backend_and_pipeline() -> None:
 
 def test_remote_switches_for_servers_without_vllm_extras_reach_the_backend() -> None:
     """NIM or another server that lacks structured_outputs / video: the node can say so."""
-    from cosmos_planner.backends.factory import backend_class
+    from cosmos_planner.backends.registry import backend_class
 
     cfg = node_config_from_values({
         'backend.kind': 'openai', 'backend.media': 'images',

@@ -13,16 +13,16 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from cosmos_planner import media_encode
-from cosmos_planner.backends.base import GenerationRequest, Sampling
-from cosmos_planner.backends.openai_compat import (
-    backoff_delay, OpenAICompatBackend, OpenAICompatConfig)
-from cosmos_planner.backends.openai_payload import build_payload, PayloadOptions
-from cosmos_planner.errors import (
-    BackendError, BackendUnavailable, ConfigError, GenerationCancelled, ImageDecodeError)
-from cosmos_planner.frames import Clip, Frame
-from cosmos_planner.parser import parse_answer
-from cosmos_planner.prompts import build_request
+from cosmos_planner.backends.openai import media as media_encode
+from cosmos_planner.model.protocol import GenerationRequest, Sampling
+from cosmos_planner.backends.openai.client import (backoff_delay, OpenAICompatBackend,
+                                                   OpenAICompatConfig)
+from cosmos_planner.backends.openai.payload import build_payload, PayloadOptions
+from cosmos_planner.errors import (BackendError, BackendUnavailable, ConfigError,
+                                   GenerationCancelled, ImageDecodeError)
+from cosmos_planner.frames.types import Clip, Frame
+from cosmos_planner.model.parser import parse_answer
+from cosmos_planner.model.prompts import build_request
 from fault_server import FaultServer, free_port, PLAN_ANSWER, THINKING
 
 NATIVE = (640, 480)
@@ -430,7 +430,7 @@ def test_cancel_with_nothing_in_flight_does_not_poison_the_next_request(server):
 
 
 def test_factory_builds_the_openai_backend(server):
-    from cosmos_planner.backends.factory import make_backend
+    from cosmos_planner.backends.registry import make_backend
 
     backend = make_backend('openai', base_url=server.url, media='images', timeout_s=2.0)
     assert isinstance(backend, OpenAICompatBackend)

@@ -33,7 +33,7 @@ def test_wheel_install_resolves_share_files_from_its_own_prefix(tmp_path: Path) 
     # (the editable install's path hook is a .pth file, which PYTHONPATH does not run).
     env['PYTHONPATH'] = sysconfig.get_paths()['purelib']
     probe = ('import json, cosmos_planner, cosmos_planner.resources as r\n'
-             'from cosmos_planner.prompts import load_preset\n'
+             'from cosmos_planner.model.prompts import load_preset\n'
              'print(json.dumps({"module": cosmos_planner.__file__, "share": str(r.share_dir()),'
              ' "schema": str(r.config_path("plan_v1.schema.json")),'
              ' "preset": load_preset("trajectory").name}))\n')

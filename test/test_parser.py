@@ -9,7 +9,7 @@ from hypothesis import given, HealthCheck, settings, strategies as st
 import pytest
 
 from cosmos_planner.errors import ConfigError, ParseError
-from cosmos_planner.parser import MAX_DEPTH, MAX_TEXT_CHARS, parse_answer, split_reasoning
+from cosmos_planner.model.parser import MAX_DEPTH, MAX_TEXT_CHARS, parse_answer, split_reasoning
 from planner_helpers import NVIDIA_STYLE_ANSWER, NVIDIA_STYLE_POINTS, PLAN_ANSWER
 
 SIZE = (1280, 720)

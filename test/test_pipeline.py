@@ -20,20 +20,20 @@ import jsonschema
 import numpy as np
 import pytest
 
-from cosmos_planner import prompts
+from cosmos_planner.model import prompts
 from cosmos_planner.backends.faults import FaultInjectingBackend
 from cosmos_planner.backends.recording import ReplayBackend
-from cosmos_planner.camera_model import CameraModel
+from cosmos_planner.geometry.camera_model import CameraModel
 from cosmos_planner.errors import ConfigError
-from cosmos_planner.frames import Clip, DepthFrame, Frame
-from cosmos_planner.grounding import GroundingConfig
-from cosmos_planner.pipeline import PipelineInputs, PlanPipeline
-from cosmos_planner.pipeline_config import PipelineConfig, SPECS
-from cosmos_planner.plan_schema import plan_json_schema, PlanV1
-from cosmos_planner.planner import Planner
-from cosmos_planner.results import PlanStatus
-from cosmos_planner.safety import SafetyConfig
-from cosmos_planner.transform import matrix_to_quaternion, Transform
+from cosmos_planner.frames.types import Clip, DepthFrame, Frame
+from cosmos_planner.geometry.grounding import GroundingConfig
+from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
+from cosmos_planner.pipeline.config import PipelineConfig, SPECS
+from cosmos_planner.model.plan_schema import plan_json_schema, PlanV1
+from cosmos_planner.pipeline.planner import Planner
+from cosmos_planner.model.results import PlanStatus
+from cosmos_planner.geometry.safety import SafetyConfig
+from cosmos_planner.geometry.transforms import matrix_to_quaternion, Transform
 
 W, H = 640, 400
 K = np.array([[520.0, 0.0, 300.5], [0.0, 480.0, 215.25], [0.0, 0.0, 1.0]])

@@ -12,11 +12,11 @@ import pytest
 
 from cosmos_planner.backends.faults import FaultInjectingBackend
 from cosmos_planner.backends.recording import RecordingBackend, ReplayBackend
-from cosmos_planner.backends.base import GenerationRequest
+from cosmos_planner.model.protocol import GenerationRequest
 from cosmos_planner.errors import ConfigError
-from cosmos_planner.planner import Planner
-from cosmos_planner.prompts import build_request, load_preset
-from cosmos_planner.results import PlanStatus
+from cosmos_planner.pipeline.planner import Planner
+from cosmos_planner.model.prompts import build_request, load_preset
+from cosmos_planner.model.results import PlanStatus
 from planner_helpers import (NVIDIA_STYLE_ANSWER, NVIDIA_STYLE_POINTS, PLAN_ANSWER, TASK,
                              request_for, synthetic_clip, write_recording)
 
@@ -198,7 +198,7 @@ def test_tiny_checkpoint_end_to_end_and_replay(tiny_checkpoint, tmp_path):
 
     Recording that run and replaying it gives the identical parse.
     """
-    from cosmos_planner.backends.local import LocalBackend
+    from cosmos_planner.backends.local.backend import LocalBackend
     small = synthetic_clip(width=96, height=64)
     local = LocalBackend(str(tiny_checkpoint), device='cpu')
     try:

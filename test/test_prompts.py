@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from cosmos_planner.errors import ConfigError
-from cosmos_planner.frames import Clip, Frame
-from cosmos_planner.prompts import build_request, list_presets, load_preset, normalize_task
+from cosmos_planner.frames.types import Clip, Frame
+from cosmos_planner.model.prompts import build_request, list_presets, load_preset, normalize_task
 
 TASK = 'Move the tape into the basket'
 # Copied from cosmos_reason2.md (NVIDIA's published prompt and reasoning add-on).

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from cosmos_planner.errors import ConfigError, SafetyRejection
-from cosmos_planner.safety import (CHECKS, check_staleness, SafetyConfig, SafetyGate,
-                                   valid_until_ns)
-from cosmos_planner.timing import time_waypoints, TimedTrajectory, TimingConfig
+from cosmos_planner.geometry.safety import (CHECKS, check_staleness, SafetyConfig, SafetyGate,
+                                            valid_until_ns)
+from cosmos_planner.geometry.timing import time_waypoints, TimedTrajectory, TimingConfig
 
 STAMP = 100 * 10**9
 CFG = SafetyConfig(workspace_min=(-0.5, -0.4, 0.0), workspace_max=(0.5, 0.4, 0.6),

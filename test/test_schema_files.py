@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from cosmos_planner.cli import main as cli_main
-from cosmos_planner.parser import parse_answer
-from cosmos_planner.plan_schema import (ModelAnswer, PLAN_SCHEMA_ID, plan_from_answer,
-                                        PlanV1)
-from cosmos_planner.schema_export import (export_schemas, render_schemas, SCHEMA_FILES,
-                                          source_config_dir, stale_schemas)
+from cosmos_planner.cli.main import main as cli_main
+from cosmos_planner.model.parser import parse_answer
+from cosmos_planner.model.plan_schema import (ModelAnswer, PLAN_SCHEMA_ID, plan_from_answer,
+                                              PlanV1)
+from cosmos_planner.cli.export_schemas import (export_schemas, render_schemas, SCHEMA_FILES,
+                                               source_config_dir, stale_schemas)
 from planner_helpers import PLAN_ANSWER
 
 

@@ -49,14 +49,14 @@ from typing import Any, Dict, Iterator, List
 import numpy as np
 import pytest
 
-from cosmos_planner.backends.base import Completion
+from cosmos_planner.model.protocol import Completion
 from cosmos_planner.backends.faults import Fault, FaultInjectingBackend
-from cosmos_planner.backends.openai_compat import OpenAICompatBackend
+from cosmos_planner.backends.openai.client import OpenAICompatBackend
 from cosmos_planner.backends.recording import RecordingBackend, ReplayBackend
 from cosmos_planner.errors import BackendError, ModelNotFoundError, PlannerError
-from cosmos_planner.frames import Clip, Frame
-from cosmos_planner.planner import Planner
-from cosmos_planner.prompts import build_request
+from cosmos_planner.frames.types import Clip, Frame
+from cosmos_planner.pipeline.planner import Planner
+from cosmos_planner.model.prompts import build_request
 from fault_server import FaultServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,7 +211,7 @@ def local_module() -> Any:
     import torch
 
     torch.set_num_threads(1)
-    return pytest.importorskip('cosmos_planner.backends.local')
+    return pytest.importorskip('cosmos_planner.backends.local.backend')
 
 
 def test_local_backend_loads_safetensors_only_without_remote_code(
@@ -284,8 +284,8 @@ def test_a_checkpoint_with_only_pytorch_bin_is_refused_before_unpickling(
 # --- paths from parameters --------------------------------------------------------------------
 
 def test_paths_from_parameters_are_validated(tmp_path: Path) -> None:
-    from cosmos_planner.backends.factory import make_backend
-    from cosmos_planner.prompts import load_preset
+    from cosmos_planner.backends.registry import make_backend
+    from cosmos_planner.model.prompts import load_preset
 
     a_file = tmp_path / 'a_file.txt'
     a_file.write_text('not a directory')
@@ -303,7 +303,7 @@ def test_paths_from_parameters_are_validated(tmp_path: Path) -> None:
         with pytest.raises(PlannerError) as info:
             case()
         assert str(info.value), i
-    local = pytest.importorskip('cosmos_planner.backends.local')
+    local = pytest.importorskip('cosmos_planner.backends.local.backend')
     for model in (str(a_file), str(tmp_path / 'nope'), '../../../etc', str(tmp_path)):
         with pytest.raises(ModelNotFoundError):
             local.LocalBackend(model, device='cpu')
@@ -460,7 +460,7 @@ def test_task_text_cannot_read_or_write_files(tmp_path: Path,
 def test_replay_command_never_overwrites_without_force(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from cosmos_planner.bag.scenes import SceneSpec, write_scene_bag
-    from cosmos_planner.cli import main
+    from cosmos_planner.cli.main import main
 
     bag = write_scene_bag(tmp_path / 'bag', SceneSpec(duration_s=0.6)).path
     args = [str(bag), '--task', 'pick the cube', '--no-progress', '--no-video']

@@ -82,7 +82,7 @@ def test_cli_records_video_bag_and_summary(tmp_path: Path) -> None:
 
     import cv2
 
-    from cosmos_planner.sim import cli
+    from cosmos_planner.cli import sim as cli
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)

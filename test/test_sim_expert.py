@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cosmos_planner.backends.base import GenerationRequest
-from cosmos_planner.backends.expert import answer_text, ScriptedExpertBackend
-from cosmos_planner.backends.factory import make_backend
-from cosmos_planner.camera_model import CameraModel
+from cosmos_planner.model.protocol import GenerationRequest
+from cosmos_planner.sim.expert import answer_text, ScriptedExpertBackend
+from cosmos_planner.backends.registry import make_backend
+from cosmos_planner.geometry.camera_model import CameraModel
 from cosmos_planner.errors import BackendError, ConfigError, GenerationCancelled
-from cosmos_planner.frames import Clip, Frame
-from cosmos_planner.grounding import GroundingConfig, Grounder
-from cosmos_planner.parser import parse_answer
-from cosmos_planner.planner import Planner
+from cosmos_planner.frames.types import Clip, Frame
+from cosmos_planner.geometry.grounding import GroundingConfig, Grounder
+from cosmos_planner.model.parser import parse_answer
+from cosmos_planner.pipeline.planner import Planner
 from cosmos_planner.sim.config import load_sim_config
 from cosmos_planner.sim.ground_truth import GROUND_TRUTH_ENV, GroundTruthReader
 from cosmos_planner.sim.ground_truth import GroundTruthWriter

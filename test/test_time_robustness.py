@@ -43,13 +43,13 @@ import numpy as np
 import pytest
 
 from cosmos_planner.backends.faults import Fault, FaultInjectingBackend
-from cosmos_planner.camera_model import CameraModel
-from cosmos_planner.frame_buffer import CameraBuffers
-from cosmos_planner.frames import Clip, Frame
-from cosmos_planner.pipeline import PipelineInputs, PlanPipeline
-from cosmos_planner.pipeline_config import PipelineConfig
-from cosmos_planner.planner import Planner
-from cosmos_planner.results import PlanStatus
+from cosmos_planner.geometry.camera_model import CameraModel
+from cosmos_planner.frames.buffer import CameraBuffers
+from cosmos_planner.frames.types import Clip, Frame
+from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
+from cosmos_planner.pipeline.config import PipelineConfig
+from cosmos_planner.pipeline.planner import Planner
+from cosmos_planner.model.results import PlanStatus
 
 NS = 1_000_000_000
 CAMERAS = ('front', 'wrist', 'side')

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from cosmos_planner.errors import ConfigError
-from cosmos_planner.timing import _respect_speed, segment_lengths, time_waypoints
-from cosmos_planner.timing import TimedTrajectory, TimingConfig
+from cosmos_planner.geometry.timing import _respect_speed, segment_lengths, time_waypoints
+from cosmos_planner.geometry.timing import TimedTrajectory, TimingConfig
 
 DOWN = (1.0, 0.0, 0.0, 0.0)
 
@@ -157,4 +157,3 @@ def test_the_segment_from_the_start_position_is_nudged_like_the_others() -> None
     traj = TimedTrajectory('w', 0, times, pos, DOWN, (None,) * 2, ('open',) * 2, (0, 1),
                            (False,) * 2, ('',) * 2, start_position=tuple(start))
     assert np.all(traj.segment_speeds() <= speed)
-

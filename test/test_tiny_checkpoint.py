@@ -14,9 +14,9 @@ import pytest
 
 from cosmos_planner.errors import ConfigError
 from cosmos_planner.resources import config_path
-from cosmos_planner.tiny_checkpoint import (add_arguments, build_tiny_checkpoint, CONFIG_FLAG,
-                                            ensure_tiny_checkpoint, is_tiny_checkpoint,
-                                            MARKER_FILE, run)
+from cosmos_planner.backends.local.tiny_checkpoint import (add_arguments, build_tiny_checkpoint,
+                                                           CONFIG_FLAG, ensure_tiny_checkpoint,
+                                                           is_tiny_checkpoint, MARKER_FILE, run)
 
 transformers = pytest.importorskip('transformers')
 

@@ -23,14 +23,15 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from cosmos_planner.backends.openai_compat import OpenAICompatBackend
-from cosmos_planner.decoding import DecodingLimits, response_schema
+from cosmos_planner.backends.openai.client import OpenAICompatBackend
+from cosmos_planner.model.response_schemas import DecodingLimits, response_schema
 from cosmos_planner.errors import BackendError, ConfigError, GenerationCancelled
-from cosmos_planner.frames import Clip, Frame
-from cosmos_planner.parser import parse_answer
-from cosmos_planner.plan_schema import ModelAnswer
-from cosmos_planner.prompts import build_request
-from cosmos_planner.vllm_server import find_vllm_python, VLLMServer, VLLMServerConfig
+from cosmos_planner.frames.types import Clip, Frame
+from cosmos_planner.model.parser import parse_answer
+from cosmos_planner.model.plan_schema import ModelAnswer
+from cosmos_planner.model.prompts import build_request
+from cosmos_planner.backends.openai.vllm_server import (find_vllm_python, VLLMServer,
+                                                        VLLMServerConfig)
 
 REQUIRED = os.environ.get('COSMOS_PLANNER_VLLM') == '1'
 NATIVE = (640, 480)

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from cosmos_planner.backends.base import Backend, Completion, GenerationRequest
+from cosmos_planner.model.protocol import Backend, Completion, GenerationRequest
 from cosmos_planner.errors import (BackendError, BackendUnavailable, ConfigError,
                                    GenerationCancelled)
 

@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any, Deque, Dict, List, Optional, Tuple, Union
 
-from cosmos_planner.backends.base import Backend, Completion, GenerationRequest
+from cosmos_planner.model.protocol import Backend, Completion, GenerationRequest
 from cosmos_planner.errors import BackendError, ConfigError, ReplayMissError
 
 LOG = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from cosmos_planner.errors import ImageDecodeError, PlannerError
-from cosmos_planner.frames import DepthFrame, Frame
+from cosmos_planner.frames.types import DepthFrame, Frame
 
 _STAND_IN = np.zeros((1, 1, 3), np.uint8)
 _STAND_IN.setflags(write=False)

@@ -212,8 +212,8 @@ class Replay:
 
     def _build(self) -> None:
         """Build the node's core objects: ingest, buffers, backend (may load a model), planner."""
-        from cosmos_planner.ingest import FrameIngest
-        from cosmos_planner.planner import Planner
+        from cosmos_planner.frames.ingest import FrameIngest
+        from cosmos_planner.pipeline.planner import Planner
         from cosmos_planner.ros.diagnostics import NodeStats
         from cosmos_planner.ros.inputs import SensorInputs
         from cosmos_planner.ros.planner_node import make_buffers, make_node_backend
@@ -320,7 +320,7 @@ class Replay:
 
     # -- requests ------------------------------------------------------------------------------
     def _request(self, at_ns: int, trigger: str) -> None:
-        from cosmos_planner.pipeline import PipelineInputs, PlanPipeline
+        from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
 
         cfg = self.cfg
         self.now_ns = max(self.now_ns, at_ns)
@@ -398,7 +398,7 @@ class Replay:
     def _publish(self, p: Pending) -> None:
         from cosmos_planner.errors import SafetyRejection
         from cosmos_planner.ros import messages as m
-        from cosmos_planner.safety import check_staleness
+        from cosmos_planner.geometry.safety import check_staleness
 
         outcome = p.outcome
         timings = dict(outcome.timings_ms)

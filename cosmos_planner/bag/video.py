@@ -9,7 +9,7 @@ Frames are written at most ``fps`` (default 5) per second of header time (the ca
 rate when lower) and at most ``max_width`` (default 640) wide, because decoding and encoding
 every 720p frame would dominate an offline replay that otherwise runs many times faster
 than real time (see bench/bench_replay.py). Drawing uses
-:func:`cosmos_planner.annotate.draw_plan`, the same routine as ``~/debug_image``.
+:func:`cosmos_planner.pipeline.annotate.draw_plan`, the same routine as ``~/debug_image``.
 """
 
 from pathlib import Path
@@ -43,7 +43,7 @@ class AnnotatedVideo:
         """Draw ``plan`` (a PlanV1, pixels in native size) on the frame and append it."""
         import cv2
 
-        from cosmos_planner.annotate import draw_plan
+        from cosmos_planner.pipeline.annotate import draw_plan
 
         self._last_stamp_ns = stamp_ns
         h, w = image_rgb.shape[:2]

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 from cosmos_planner.errors import ImageDecodeError, PlannerError
-from cosmos_planner.frames import DepthFrame, Frame
+from cosmos_planner.frames.types import DepthFrame, Frame
 from cosmos_planner.ros import messages as m
 from cosmos_planner.ros.diagnostics import NodeStats
 

@@ -38,8 +38,8 @@ from trajectory_msgs.msg import MultiDOFJointTrajectory, MultiDOFJointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
 from cosmos_planner.errors import GroundingError, ImageDecodeError
-from cosmos_planner.frames import DepthFrame, Frame
-from cosmos_planner.plan_schema import PlanV1
+from cosmos_planner.frames.types import DepthFrame, Frame
+from cosmos_planner.model.plan_schema import PlanV1
 
 #: Topic suffixes (below the node's private namespace ``~/``) of the output messages.
 OUTPUT_TOPICS = ('plan', 'path', 'trajectory', 'gripper', 'markers', 'debug_image')
@@ -47,7 +47,7 @@ IDENTITY_XYZW = (0.0, 0.0, 0.0, 1.0)
 
 
 class TimedTrajectoryLike(Protocol):
-    """What the builders read from ``cosmos_planner.timing.TimedTrajectory``."""
+    """What the builders read from ``cosmos_planner.geometry.timing.TimedTrajectory``."""
 
     frame_id: str
     stamp_ns: int
@@ -73,7 +73,7 @@ class GripperSpec:
 
     @classmethod
     def from_timing(cls, timing: Any) -> 'GripperSpec':
-        """From ``cosmos_planner.timing.TimingConfig`` (the one place these are set)."""
+        """From ``cosmos_planner.geometry.timing.TimingConfig`` (the one place these are set)."""
         return cls(timing.gripper_joint, float(timing.gripper_open_position),
                    float(timing.gripper_closed_position))
 
@@ -112,7 +112,7 @@ def make_header(stamp_ns: int, frame_id: str) -> Header:
 def frame_from_image_msg(msg: Image, ingest: Any, camera: str) -> Frame:
     """Decode a raw ``sensor_msgs/Image`` into a ``Frame`` stamped with its header time.
 
-    ``ingest`` is a ``cosmos_planner.ingest.FrameIngest``; it raises ``ImageDecodeError`` for
+    ``ingest`` is a ``frames.ingest.FrameIngest``; it raises ``ImageDecodeError`` for
     a wrong step, an unknown encoding or a size that does not match the data.
     """
     return ingest.image(msg, camera, stamp_to_ns(msg.header.stamp), msg.header.frame_id)
@@ -129,14 +129,14 @@ def depth_from_msg(msg: Any, ingest: Any, camera: str) -> DepthFrame:
 
 
 def camera_model_from_info(info: CameraInfo) -> Any:
-    """Build a ``cosmos_planner.camera_model.CameraModel`` from ``sensor_msgs/CameraInfo``.
+    """Build a ``geometry.camera_model.CameraModel`` from ``sensor_msgs/CameraInfo``.
 
     Raises ``GroundingError`` when the message describes no usable calibration (zero size or
     zero focal lengths: an uncalibrated driver), because grounding with it would silently put
     every point at infinity. Binning and ROI are applied to the intrinsics so the model maps
     the pixels of the image actually published.
     """
-    from cosmos_planner.camera_model import CameraModel
+    from cosmos_planner.geometry.camera_model import CameraModel
 
     k = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
     width, height = int(info.width), int(info.height)
@@ -320,7 +320,7 @@ def debug_image_message(plan: PlanV1, frame: Frame) -> Image:
     The plan's pixels are native camera pixels; the frame may have been resized at ingest,
     so points are scaled to the frame's own size before drawing.
     """
-    from cosmos_planner.annotate import draw_plan
+    from cosmos_planner.pipeline.annotate import draw_plan
 
     h, w = frame.image.shape[:2]
     nat_w, nat_h = frame.native_size

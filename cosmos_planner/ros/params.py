@@ -223,7 +223,7 @@ def pipeline_specs() -> Tuple[ParamSpec, ...]:
     Names, defaults, descriptions and ranges come from the pipeline config itself, so the
     node never drifts from what the core accepts.
     """
-    from cosmos_planner.pipeline_config import PipelineConfig
+    from cosmos_planner.pipeline.config import PipelineConfig
 
     specs = []
     for name, entry in PipelineConfig.flat_defaults().items():
@@ -240,7 +240,7 @@ def pipeline_specs() -> Tuple[ParamSpec, ...]:
 
 def pipeline_names() -> Tuple[str, ...]:
     """Names of the parameters that map onto ``PipelineConfig``."""
-    from cosmos_planner.pipeline_config import PipelineConfig
+    from cosmos_planner.pipeline.config import PipelineConfig
 
     return tuple(PipelineConfig.flat_defaults())
 
@@ -401,7 +401,7 @@ def node_config_from_values(values: Mapping[str, Any]) -> NodeConfig:
                                               or v['backend.faults_then'] != 'pass'):
         raise ConfigError('backend.kind faults needs backend.faults, backend.faults_then or '
                           'backend.replay_path (test-only backend)')
-    from cosmos_planner.pipeline_config import PipelineConfig
+    from cosmos_planner.pipeline.config import PipelineConfig
 
     pipeline = PipelineConfig.from_flat({k: v[k] for k in pipeline_names()})
     return NodeConfig(
@@ -461,7 +461,7 @@ def check_paths(cfg: NodeConfig) -> None:
             raise ConfigError(f'backend.record_path: directory {path.parent} does not '
                               'exist (create it first)')
     if kind == 'local' and v['backend.model']:
-        from cosmos_planner.model_resolve import is_hf_id, locate_model
+        from cosmos_planner.backends.local.resolve import is_hf_id, locate_model
 
         model = str(v['backend.model']).strip()
         if not is_hf_id(model) or model.startswith(('.', '/', '~')) or Path(model).exists():
@@ -473,7 +473,7 @@ def check_paths(cfg: NodeConfig) -> None:
         path = Path(v['backend.expert_ground_truth']).expanduser()
         if path.exists() and not path.is_file():   # the sim may create it later
             raise ConfigError(f'backend.expert_ground_truth: {path} is not a regular file')
-    from cosmos_planner.prompts import load_preset
+    from cosmos_planner.model.prompts import load_preset
 
     try:
         load_preset(cfg.preset)

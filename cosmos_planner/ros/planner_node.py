@@ -55,7 +55,7 @@ from cosmos_planner.ros.params import current_values, declare_node_parameters
 from cosmos_planner.ros.params import node_config_from_values, NodeConfig, plain
 from cosmos_planner.ros.params import check_paths, validate_changes
 from cosmos_planner.ros.tf_source import TransformSource
-from cosmos_planner.ros.worker import PlanJob, PlanningWorker
+from cosmos_planner.pipeline.worker import PlanJob, PlanningWorker
 
 NODE_NAME = 'cosmos_planner'
 #: Output topics (private) and their message types.
@@ -164,8 +164,8 @@ class PlannerNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _configure(self) -> None:
-        from cosmos_planner.ingest import FrameIngest
-        from cosmos_planner.planner import Planner
+        from cosmos_planner.frames.ingest import FrameIngest
+        from cosmos_planner.pipeline.planner import Planner
 
         cfg = node_config_from_values(current_values(self, self._specs))
         self.config = cfg
@@ -416,7 +416,7 @@ class PlannerNode(LifecycleNode):
                 self._pipeline.cancel()
 
     def _run_job(self, job: PlanJob) -> JobResult:
-        from cosmos_planner.pipeline import PipelineInputs, PlanPipeline
+        from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
 
         tick = time.perf_counter()
         cfg = self.config
@@ -500,7 +500,7 @@ class PlannerNode(LifecycleNode):
             plan = outcome.plan
             now_ns = self.now_ns()
             try:
-                from cosmos_planner.safety import check_staleness
+                from cosmos_planner.geometry.safety import check_staleness
                 check_staleness(m.plan_stamp_ns(plan), now_ns,
                                 self.config.pipeline.safety.max_plan_age_s)
             except SafetyRejection as exc:
@@ -596,7 +596,7 @@ def task_problem(text: str) -> Optional[str]:
     Checked in the task callback so that a task no request could carry is refused as
     ``bad_task`` at once instead of failing later through the worker's error path.
     """
-    from cosmos_planner.prompts import normalize_task
+    from cosmos_planner.model.prompts import normalize_task
 
     try:
         normalize_task(text)
@@ -619,7 +619,7 @@ def _raw_answer(outcome: Any) -> Optional[str]:
 
 def make_buffers(cfg: NodeConfig) -> Any:
     """Build the per-camera frame buffers (``frame_buffer.CameraBuffers``)."""
-    from cosmos_planner.frame_buffer import CameraBuffers
+    from cosmos_planner.frames.buffer import CameraBuffers
 
     return CameraBuffers([c.name for c in cfg.cameras], max_frames=cfg.buffer_max_frames,
                          window_s=cfg.buffer_window_s, fps=cfg.buffer_fps,
@@ -628,11 +628,11 @@ def make_buffers(cfg: NodeConfig) -> Any:
 
 def make_node_backend(cfg: NodeConfig) -> Any:
     """Build the backend from ``backend.*``; ``faults`` (TEST-ONLY) wraps replay in faults."""
-    from cosmos_planner.backends.factory import make_backend
+    from cosmos_planner.backends.registry import make_backend
 
     options = dict(cfg.backend_options)
     if cfg.backend_kind == 'local' and not options.get('model'):
-        from cosmos_planner.model_resolve import resolve_default_model
+        from cosmos_planner.backends.local.resolve import resolve_default_model
 
         resolved = resolve_default_model()
         options['model'] = resolved.path

@@ -9,7 +9,7 @@ of silently planning in the wrong frame.
 
 from typing import Any, Optional, Tuple
 
-from cosmos_planner.transform import Transform
+from cosmos_planner.geometry.transforms import Transform
 
 
 class TransformSource:

@@ -274,33 +274,3 @@ class SimNode(Node):
             self.get_logger().error(f'~/reset_seed: seed must be >= 0, got {msg.data}')
             return
         self.reset(int(msg.data))
-
-
-def main(args: Optional[list] = None) -> None:
-    """Console script ``sim_node``: the tabletop alone, for an external planner/controller."""
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor
-
-    from cosmos_planner.sim.controller_node import ControllerNode
-
-    rclpy.init(args=args)
-    sim = SimNode(start=False)
-    ctrl = ControllerNode(sim)
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(sim)
-    executor.add_node(ctrl)
-    sim.resume()
-    try:
-        executor.spin()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        executor.shutdown()
-        sim.close()
-        ctrl.destroy_node()
-        sim.destroy_node()
-        rclpy.try_shutdown()
-
-
-if __name__ == '__main__':
-    main()

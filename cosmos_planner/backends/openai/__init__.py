@@ -1,0 +1,1 @@
+"""OpenAI-compatible servers (vLLM, NIM): the client, its payload and media, a local vLLM."""

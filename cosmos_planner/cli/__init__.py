@@ -1,0 +1,1 @@
+"""The ``cosmos-planner`` command: ``main`` dispatches to one module per subcommand."""
