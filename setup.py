@@ -25,7 +25,7 @@ SIM = ['mujoco>=3.3']
 TEST = ['pytest>=8', 'hypothesis>=6.100', 'jsonschema>=4.20', 'mcap>=1.2', 'mcap-ros2-support>=0.5',
         'flake8>=7', 'pydocstyle>=6', 'ros-kilted-ament-flake8==0.19.2',
         'ros-kilted-ament-pep257==0.19.2', 'ros-kilted-ament-lint==0.19.2',
-        'colcon-common-extensions>=0.3']
+        'colcon-common-extensions>=0.3', 'import-linter>=2.17', 'mypy>=1.10']
 
 setup(
     name=PACKAGE,
