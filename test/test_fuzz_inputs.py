@@ -54,7 +54,7 @@ VALID_ANSWER = json.dumps({'trajectory': [
 
 
 def fuzz(cases: int) -> settings:
-    """Settings for ``cases`` examples; the profile (conftest) decides whether they are random."""
+    """Return settings for ``cases`` examples; the profile (conftest) decides if random."""
     return settings(max_examples=cases, deadline=None, suppress_health_check=list(HealthCheck))
 
 
