@@ -90,7 +90,8 @@ def test_live_node_with_play_clock_publishes_the_offline_plans(
         stats = player.run()
         assert stats.published['/front/image_raw'] == 20
         wait_until(lambda: sum(json.loads(m.data)['status'] not in (
-            'accepted', 'configured', 'active') for m in statuses.messages) >= 4, 10.0)
+            'accepted', 'generating', 'configured', 'active') for m in statuses.messages) >= 4,
+            10.0)
         live = [json.loads(m.data) for m in plans.messages]
         events = [json.loads(m.data) for m in statuses.messages]
     release_domain_id(domain)

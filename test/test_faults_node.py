@@ -158,7 +158,8 @@ class Harness:
 
 def _final(msg: Any, task_id: str) -> bool:
     data = json.loads(msg.data)
-    return data.get('task_id') == task_id and data.get('status') not in (None, 'accepted')
+    return (data.get('task_id') == task_id
+            and data.get('status') not in (None, 'accepted', 'generating'))
 
 
 @pytest.fixture(scope='module')

@@ -214,7 +214,7 @@ class Harness:
     def final_status(self, task_id: str, timeout: float = 20.0) -> Dict[str, Any]:
         """Return the first status of ``task_id`` that ends its request (not accepted)."""
         msg = self.out['status'].wait_for(
-            lambda mm: _status_of(mm, task_id) not in (None, 'accepted'), timeout)
+            lambda mm: _status_of(mm, task_id) not in (None, 'accepted', 'generating'), timeout)
         assert msg is not None, f'no final status for {task_id}:\n{self.node.output()[-3000:]}'
         return json.loads(msg.data)
 

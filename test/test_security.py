@@ -556,4 +556,5 @@ def test_node_never_shows_the_key_and_tasks_touch_no_files(tmp_path: Path,
 
 def _ended(msg: Any, task_id: str) -> bool:
     data = json.loads(msg.data)
-    return data.get('task_id') == task_id and data.get('status') not in ('accepted', None)
+    return (data.get('task_id') == task_id
+            and data.get('status') not in ('accepted', 'generating', None))

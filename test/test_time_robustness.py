@@ -458,7 +458,8 @@ class NodeTimeHarness:
 
 def _final(msg: Any, task_id: str) -> bool:
     data = json.loads(msg.data)
-    return data.get('task_id') == task_id and data.get('status') not in (None, 'accepted')
+    return (data.get('task_id') == task_id
+            and data.get('status') not in (None, 'accepted', 'generating'))
 
 
 def _settle(count: Callable[[], int], quiet_s: float = 0.5, timeout_s: float = 10.0) -> int:
@@ -477,7 +478,7 @@ def _settle(count: Callable[[], int], quiet_s: float = 0.5, timeout_s: float = 1
 
 def _periodic(h: NodeTimeHarness) -> int:
     return sum(1 for m in h.status.messages if json.loads(m.data).get('trigger') == 'periodic'
-               and json.loads(m.data).get('status') not in ('accepted',))
+               and json.loads(m.data).get('status') not in ('accepted', 'generating'))
 
 
 def test_node_through_clockless_start_pause_and_jumps(node: NodeTimeHarness) -> None:

@@ -26,7 +26,7 @@ import logging
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 import uuid
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -77,6 +77,27 @@ class JobResult:
         self.clip = clip
         self.timings_ms = timings_ms
         self.transform_source = transform_source
+
+
+class _AnnouncingBackend:
+    """The node's backend as its planner sees it: ``announce()`` before every generation.
+
+    A wrapper rather than a hook in the planner, so the ``generating`` status stays a node
+    concern; everything but ``generate`` is the wrapped backend's own.
+    """
+
+    def __init__(self, backend: Any, announce: Callable[[], None]) -> None:
+        """Wrap ``backend``; ``announce`` must not raise."""
+        self._backend = backend
+        self._announce = announce
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        """Announce, then generate with the wrapped backend."""
+        self._announce()
+        return self._backend.generate(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
 
 
 class PlannerNode(LifecycleNode):
@@ -177,7 +198,8 @@ class PlannerNode(LifecycleNode):
                                    ros_now_ns=self.now_ns)
         self.backend = make_node_backend(cfg)
         self.stats.backend_health = dict(self.backend.health())
-        self.planner = Planner(self.backend, cfg.preset, reasoning=cfg.reasoning,
+        self.planner = Planner(_AnnouncingBackend(self.backend, self._on_generating),
+                               cfg.preset, reasoning=cfg.reasoning,
                                max_attempts=cfg.max_attempts)
         self._tf = TransformSource(self, cfg.use_tf, cfg.tf_timeout_s)
         reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
@@ -473,6 +495,17 @@ class PlannerNode(LifecycleNode):
                 throttle_duration_sec=10.0)
             return None
         return tuple(float(v) for v in pos)
+
+    def _on_generating(self) -> None:
+        """Say on ``~/status`` that the backend started generating for the running job.
+
+        Called on the worker thread, after the pre-generation checks passed, once per
+        backend call (a retry is announced again). Without it nobody outside can tell a
+        request still queued or being checked from one the model is working on.
+        """
+        job = self.worker.running if self.worker is not None else None
+        if job is not None:
+            self._status('generating', task_id=job.task_id, trigger=job.trigger)
 
     def _on_job_done(self, job: PlanJob, result: JobResult, current: bool) -> None:
         if not self.context.ok():

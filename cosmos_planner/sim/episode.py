@@ -33,6 +33,8 @@ from cosmos_planner.sim.sim_node import SimNode
 FINAL_STATUSES = frozenset({'ok', 'no_frames', 'backend_failed', 'backend_unavailable',
                             'parse_failed', 'cancelled', 'grounding_failed', 'rejected',
                             'stale', 'failed', 'superseded', 'replay_miss'})
+#: Statuses that report progress of a request, not what became of it: not counted.
+PROGRESS_STATUSES = frozenset({'accepted', 'generating'})
 REPLAN_MODES = ('idle', 'off')
 
 
@@ -145,8 +147,8 @@ class RequestBook:
         """Count this episode's status events (and the reset's clock jump)."""
         for event in events:
             status = str(event.get('status', ''))
-            if status == 'accepted' or (event.get('task_id') != self.task_id
-                                        and status != 'clock_reset'):
+            if status in PROGRESS_STATUSES or (event.get('task_id') != self.task_id
+                                               and status != 'clock_reset'):
                 continue
             self.statuses[status] = self.statuses.get(status, 0) + 1
             if status not in FINAL_STATUSES:
