@@ -20,7 +20,7 @@ from cosmos_planner.model.plan_schema import PlannedPoint, PlanV1
 from cosmos_planner.ros import messages as m
 from cosmos_planner.ros.diagnostics import NodeStats, STALE, WARN
 from cosmos_planner.ros.params import all_specs, node_config_from_values, NODE_PARAMS
-from cosmos_planner.ros.params import render_params_yaml, validate_changes
+from cosmos_planner.ros.params import descriptor, render_params_yaml, validate_changes
 from cosmos_planner.ros.planner_node import parse_task, task_echo, task_problem
 from cosmos_planner.pipeline.worker import PlanJob, PlanningWorker
 from cosmos_planner.geometry.timing import time_waypoints, TimingConfig
@@ -135,7 +135,7 @@ def test_every_parameter_has_a_description_and_a_typed_default() -> None:
     for spec in all_specs(['camera']).values():
         assert len(spec.description) > 15, spec.name
         assert spec.check(spec.default) is None, spec.name
-        desc = spec.descriptor()
+        desc = descriptor(spec)
         if spec.min is not None and isinstance(spec.default, float):
             assert desc.floating_point_range[0].from_value == spec.min
         if spec.min is not None and type(spec.default) is int:

@@ -12,9 +12,10 @@ Stamping rule of the output bag: every output message is *logged* at the bag tim
 would have published it (request time plus model time, see ``schedule``), and its header
 carries the plan's stamp (the source frame's header stamp), exactly as the node's messages
 do; ``~/plan`` and ``~/status`` are std_msgs/String (no header) logged at the same time.
-Copied inputs keep their recorded log time and bytes. Output messages are rclpy messages
-built by :func:`cosmos_planner.ros.messages.build_output_messages` and serialized by rclpy,
-so they are byte-identical to what the node publishes.
+Copied inputs keep their recorded log time and bytes. Output messages are the neutral
+records of :mod:`cosmos_planner.pipeline.outputs`, the ones the node publishes, serialized
+with ``rosbags`` (:func:`cosmos_planner.bag.writer.to_rosbags`), so they hold what the node
+publishes and writing them needs no ROS install.
 
 Everything is closed properly on errors and Ctrl-C (the bag gets its index and
 metadata.yaml, the MP4 its trailer), and ``OUT`` is never replaced without ``force``, and
@@ -29,18 +30,13 @@ from typing import Any, Dict, Optional, Set, Tuple
 from cosmos_planner.bag.errors import BagError
 from cosmos_planner.bag.video import AnnotatedVideo
 from cosmos_planner.bag.writer import BagWriter
+from cosmos_planner.pipeline.outputs import Msg
 
 RUN_MARKER = 'run.json'
 BAG_DIR = 'bag'
 PLANS_FILE = 'plans.jsonl'
 VIDEO_FILE = 'annotated.mp4'
 SUMMARY_FILE = 'summary.json'
-
-
-def ros_type_name(msg: Any) -> str:
-    """``pkg/msg/Name`` of an rclpy message instance."""
-    cls = type(msg)
-    return f'{cls.__module__.split(".")[0]}/msg/{cls.__name__}'
 
 
 def prepare_run_dir(out: Path, force: bool) -> None:
@@ -96,13 +92,9 @@ class RunWriter:
             self.bag.add_topic(topic, msgtype, msgdef=definition[0], rihs01=definition[1])
         self.bag.write(topic, log_time_ns, raw)
 
-    def publish(self, topic: str, log_time_ns: int, msg: Any) -> None:
-        """Write an rclpy message as the node would publish it on ``topic``."""
-        from rclpy.serialization import serialize_message
-
-        if not self.bag.has_topic(topic):
-            self.bag.add_topic(topic, ros_type_name(msg))
-        self.bag.write(topic, log_time_ns, serialize_message(msg))
+    def publish(self, topic: str, log_time_ns: int, record: Msg) -> None:
+        """Write a message record as the node would publish it on ``topic``."""
+        self.bag.write_record(topic, log_time_ns, record)
         self.published[topic] = self.published.get(topic, 0) + 1
 
     def record(self, record: Dict[str, Any]) -> None:

@@ -184,7 +184,7 @@ class Replay:
     # -- setup ---------------------------------------------------------------------------------
     def _configure(self, reader: BagReader) -> None:
         """Topics and the node configuration: cheap, and checked before anything is written."""
-        from cosmos_planner.ros.params import node_config_from_values
+        from cosmos_planner.pipeline.node_config import node_config_from_values
 
         opts = self.options
         self.cameras = resolve_cameras(reader, opts.cameras, opts.depth, opts.camera_info)
@@ -214,12 +214,12 @@ class Replay:
         """Build the node's core objects: ingest, buffers, backend (may load a model), planner."""
         from cosmos_planner.frames.ingest import FrameIngest
         from cosmos_planner.pipeline.planner import Planner
-        from cosmos_planner.ros.diagnostics import NodeStats
-        from cosmos_planner.ros.inputs import SensorInputs
+        from cosmos_planner.pipeline.inputs import SensorInputs
+        from cosmos_planner.pipeline.stats import PlanningStats
         from cosmos_planner.ros.planner_node import make_buffers, make_node_backend
 
         cfg = self.cfg
-        self.stats = NodeStats([c.name for c in cfg.cameras], 'cosmos_planner')
+        self.stats = PlanningStats([c.name for c in cfg.cameras], 'cosmos_planner')
         self.buffers = make_buffers(cfg)
         self.ingest = FrameIngest(max_pixels=cfg.max_pixels)
         self.lazy = LazyIngest(self.ingest, make_buffers(cfg), self.buffers)
@@ -397,8 +397,8 @@ class Replay:
     # -- publication ---------------------------------------------------------------------------
     def _publish(self, p: Pending) -> None:
         from cosmos_planner.errors import SafetyRejection
-        from cosmos_planner.ros import messages as m
         from cosmos_planner.geometry.safety import check_staleness
+        from cosmos_planner.pipeline import outputs as m
 
         outcome = p.outcome
         timings = dict(outcome.timings_ms)
@@ -416,8 +416,8 @@ class Replay:
             debug_frame = None
             if self.options.debug_image and p.clip is not None:
                 debug_frame = p.clip.newest
-            msgs = m.build_output_messages(plan, outcome.trajectory, debug_frame=debug_frame,
-                                           gripper=self.cfg.gripper, ee_joint=self.cfg.ee_joint)
+            msgs = m.build_output_records(plan, outcome.trajectory, debug_frame=debug_frame,
+                                          gripper=self.cfg.gripper, ee_joint=self.cfg.ee_joint)
             for name in PUBLISH_ORDER:
                 if name in msgs:
                     self.writer.publish(f'{NAMESPACE}/{name}', p.publish_ns, msgs[name])
@@ -461,11 +461,11 @@ class Replay:
             'timings_ms': timings})
 
     def _status(self, when_ns: int, status: str, **fields: Any) -> None:
-        from cosmos_planner.ros import messages as m
+        from cosmos_planner.pipeline import outputs as m
 
         fields = {k: v for k, v in fields.items() if v is not None and v != ''}
         fields.update(status=status, node=NAMESPACE, time=when_ns * 1e-9)
-        self.writer.publish(f'{NAMESPACE}/status', when_ns, m.status_message(fields))
+        self.writer.publish(f'{NAMESPACE}/status', when_ns, m.status_record(fields))
 
     # -- video ---------------------------------------------------------------------------------
     def _video(self, decoded: Any, frame: Any, log_ns: int) -> None:

@@ -5,6 +5,10 @@ and footer and ``metadata.yaml`` is never written, so a replay interrupted after
 leaves nothing a reader accepts. :class:`BagWriter` closes properly instead (index, footer,
 metadata) on errors and on KeyboardInterrupt, and only aborts when closing itself fails.
 
+Messages the planner publishes are written from the neutral records of
+:mod:`cosmos_planner.pipeline.outputs` with :func:`to_rosbags` (the replay's serializer; the
+node's is ``ros.messages.to_ros``), so writing a replay's output needs no ROS install.
+
 It also never deletes anything that does not look like a bag: ``force=True`` replaces an
 existing bag (a directory with ``metadata.yaml`` or only storage files), never an arbitrary
 directory or file.
@@ -14,9 +18,19 @@ from pathlib import Path
 import shutil
 from typing import Any, Dict, Optional, Sequence, Union
 
+import numpy as np
+
 from cosmos_planner.bag.errors import BagError
+from cosmos_planner.pipeline.outputs import Msg
 
 STORAGES = ('mcap', 'sqlite3')
+#: numpy dtype of each ROS base type, for arrays of numbers in rosbags messages.
+_DTYPES = {'bool': np.bool_, 'byte': np.uint8, 'char': np.uint8, 'int8': np.int8,
+           'uint8': np.uint8, 'int16': np.int16, 'uint16': np.uint16, 'int32': np.int32,
+           'uint32': np.uint32, 'int64': np.int64, 'uint64': np.uint64,
+           'float32': np.float32, 'float64': np.float64}
+#: IDL defaults that are not zero (rosbags drops defaults from definitions).
+_NONZERO_DEFAULTS = {'geometry_msgs/msg/Quaternion': {'w': 1.0}}
 _BAG_FILES = ('.mcap', '.db3', '.yaml', '.zstd', '.db3-shm', '.db3-wal', '.db3-journal')
 
 
@@ -38,6 +52,60 @@ def remove_bag(path: Path) -> None:
         raise BagError(f'{path} exists and is not a rosbag2 bag; refusing to delete it',
                        kind='exists')
     shutil.rmtree(path)
+
+
+def to_rosbags(record: Msg, typestore: Any) -> Any:
+    """Serialize a record as a ``rosbags`` message of ``typestore``.
+
+    Fields the record leaves out get their definition's default, as an rclpy message has
+    them, so both serializers encode the same values. An unknown field name is an error.
+    """
+    _, fields = typestore.fielddefs[record.type]
+    unknown = set(record.fields) - {name for name, _ in fields}
+    if unknown:
+        raise BagError(f'{record.type} has no field {sorted(unknown)[0]!r}',
+                       kind='unknown_type')
+    defaults = _NONZERO_DEFAULTS.get(record.type, {})
+    values = {}
+    for name, (nodetype, detail) in fields:
+        if name in record.fields:
+            values[name] = _rosbags_value(record.fields[name], int(nodetype), detail, typestore)
+        elif name in defaults:
+            values[name] = defaults[name]
+        else:
+            values[name] = _rosbags_default(int(nodetype), detail, typestore)
+    return typestore.types[record.type](**values)
+
+
+def _rosbags_value(value: Any, nodetype: int, detail: Any, typestore: Any) -> Any:
+    if nodetype == 2:  # a message
+        return to_rosbags(value, typestore)
+    if nodetype in (3, 4):  # array, sequence
+        (inner_type, inner), _ = detail
+        if int(inner_type) == 2:
+            return [to_rosbags(v, typestore) for v in value]
+        if inner[0] == 'string':
+            return [str(v) for v in value]
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return np.frombuffer(value, dtype=_DTYPES[inner[0]])
+        return np.asarray(value, dtype=_DTYPES[inner[0]])
+    return value
+
+
+def _rosbags_default(nodetype: int, detail: Any, typestore: Any) -> Any:
+    if nodetype == 2:
+        return to_rosbags(Msg(detail, {}), typestore)
+    if nodetype == 1:
+        base = detail[0]
+        return '' if base == 'string' else False if base == 'bool' else \
+            0.0 if base.startswith('float') else 0
+    (inner_type, inner), length = detail
+    count = length if nodetype == 3 else 0
+    if int(inner_type) == 2:
+        return [to_rosbags(Msg(inner, {}), typestore) for _ in range(count)]
+    if inner[0] == 'string':
+        return [''] * count
+    return np.zeros(count, dtype=_DTYPES[inner[0]])
 
 
 class BagWriter:
@@ -132,6 +200,12 @@ class BagWriter:
         """Serialize a rosbags message object with the typestore and write it."""
         conn = self._conns[topic]
         self.write(topic, log_time_ns, self.typestore.serialize_cdr(msg, conn.msgtype))
+
+    def write_record(self, topic: str, log_time_ns: int, record: Msg) -> None:
+        """Serialize a neutral record with the typestore (``to_rosbags``) and write it."""
+        if not self.has_topic(topic):
+            self.add_topic(topic, record.type)
+        self.write_msg(topic, log_time_ns, to_rosbags(record, self.typestore))
 
     def close(self) -> None:
         """Write index, footer and metadata.yaml; abort only if that fails. Idempotent."""

@@ -50,7 +50,7 @@ from visualization_msgs.msg import MarkerArray
 from cosmos_planner.errors import ConfigError, PlannerError, SafetyRejection
 from cosmos_planner.ros import messages as m
 from cosmos_planner.ros.diagnostics import NodeStats
-from cosmos_planner.ros.inputs import SensorInputs
+from cosmos_planner.pipeline.inputs import SensorInputs
 from cosmos_planner.ros.params import current_values, declare_node_parameters
 from cosmos_planner.ros.params import node_config_from_values, NodeConfig, plain
 from cosmos_planner.ros.params import check_paths, validate_changes
