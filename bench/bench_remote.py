@@ -29,7 +29,8 @@ import numpy as np
 
 from cosmos_planner.backends.openai import media as media_encode
 from cosmos_planner.backends.openai.client import OpenAICompatBackend
-from cosmos_planner.backends.openai.payload import build_payload, PayloadOptions
+from cosmos_planner.backends.openai.config import OpenAICompatConfig
+from cosmos_planner.backends.openai.payload import build_payload
 from cosmos_planner.model.response_schemas import DecodingLimits, response_schema
 from cosmos_planner.frames.types import Clip, Frame
 from cosmos_planner.model.parser import parse_answer
@@ -83,10 +84,10 @@ def client_side(repeat: int) -> Dict[str, float]:
             lambda: media_encode.clip_to_video(clip), repeat), len(video.payload)),
         ('base64 data URL of the MP4', median_ms(lambda: video.data_url, repeat), None),
         ('build request body, images', median_ms(
-            lambda: build_payload(request, PayloadOptions(model='m', media='images')), repeat),
+            lambda: build_payload(request, OpenAICompatConfig(media='images'), 'm'), repeat),
          None),
         ('build request body, video', median_ms(
-            lambda: build_payload(request, PayloadOptions(model='m', media='video')), repeat),
+            lambda: build_payload(request, OpenAICompatConfig(media='video'), 'm'), repeat),
          None),
         ('parse an 8-point plan answer', median_ms(
             lambda: parse_answer(ANSWER, NATIVE), repeat), None),

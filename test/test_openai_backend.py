@@ -17,7 +17,7 @@ from cosmos_planner.backends.openai import media as media_encode
 from cosmos_planner.model.protocol import GenerationRequest, Sampling
 from cosmos_planner.backends.openai.client import (backoff_delay, OpenAICompatBackend,
                                                    OpenAICompatConfig)
-from cosmos_planner.backends.openai.payload import build_payload, PayloadOptions
+from cosmos_planner.backends.openai.payload import build_payload
 from cosmos_planner.errors import (BackendError, BackendUnavailable, ConfigError,
                                    GenerationCancelled, ImageDecodeError)
 from cosmos_planner.frames.types import Clip, Frame
@@ -61,7 +61,7 @@ def server() -> Iterator[FaultServer]:
 def test_video_request_puts_mp4_first_with_real_fps_and_schema():
     clip = make_clip(n=4, fps=4.0)
     request = make_request(clip)
-    body = build_payload(request, PayloadOptions(model='m'))
+    body = build_payload(request, OpenAICompatConfig(), 'm')
     user = body['messages'][1]['content']
     assert [p['type'] for p in user] == ['video_url', 'text']
     assert user[0]['video_url']['url'].startswith('data:video/mp4;base64,')
@@ -81,7 +81,7 @@ def test_video_request_puts_mp4_first_with_real_fps_and_schema():
 
 
 def test_images_mode_sends_one_jpeg_per_frame_before_text():
-    body = build_payload(make_request(make_clip(n=3)), PayloadOptions(model='m', media='images'))
+    body = build_payload(make_request(make_clip(n=3)), OpenAICompatConfig(media='images'), 'm')
     user = body['messages'][1]['content']
     assert [p['type'] for p in user] == ['image_url'] * 3 + ['text']
     assert all(p['image_url']['url'].startswith('data:image/jpeg;base64,') for p in user[:3])
@@ -93,7 +93,7 @@ def test_single_frame_clip_goes_as_image_and_text_after_media_is_enforced():
     clip = make_clip(n=1)
     request = dataclasses.replace(make_request(clip), messages=(
         {'role': 'user', 'content': [{'type': 'text', 'text': 'plan'}, {'type': 'video'}]},))
-    body = build_payload(request, PayloadOptions(model='m', mm_kwargs=False))
+    body = build_payload(request, OpenAICompatConfig(mm_kwargs=False), 'm')
     assert [p['type'] for p in body['messages'][0]['content']] == ['image_url', 'text']
     assert 'mm_processor_kwargs' not in body
 
@@ -102,7 +102,7 @@ def test_single_frame_clip_goes_as_image_and_text_after_media_is_enforced():
                                       ('none', None)])
 def test_schema_modes(mode, key):
     request = make_request()
-    body = build_payload(request, PayloadOptions(model='m', schema_mode=mode))
+    body = build_payload(request, OpenAICompatConfig(schema_mode=mode), 'm')
     assert 'structured_outputs' not in body
     if key:
         assert body[key]['type'] == 'json_schema'
@@ -112,18 +112,18 @@ def test_schema_modes(mode, key):
 
 
 def test_thinking_hint_only_for_requests_without_reasoning():
-    direct = build_payload(make_request(reasoning=False), PayloadOptions(model='m'))
+    direct = build_payload(make_request(reasoning=False), OpenAICompatConfig(), 'm')
     assert direct['chat_template_kwargs'] == {'enable_thinking': False}
-    thinking = build_payload(make_request(reasoning=True), PayloadOptions(model='m'))
+    thinking = build_payload(make_request(reasoning=True), OpenAICompatConfig(), 'm')
     assert 'chat_template_kwargs' not in thinking
-    off = build_payload(make_request(), PayloadOptions(model='m', thinking_hint=False))
+    off = build_payload(make_request(), OpenAICompatConfig(thinking_hint=False), 'm')
     assert 'chat_template_kwargs' not in off
 
 
 def test_sampling_extras_off_for_strict_openai_servers():
     request = dataclasses.replace(make_request(), sampling=Sampling(
         top_k=20, repetition_penalty=1.1, seed=7))
-    body = build_payload(request, PayloadOptions(model='m', sampling_extras=False))
+    body = build_payload(request, OpenAICompatConfig(sampling_extras=False), 'm')
     assert 'top_k' not in body and 'repetition_penalty' not in body
     assert body['seed'] == 7
 
@@ -132,7 +132,7 @@ def test_placeholder_naming_an_absent_camera_is_a_config_error():
     request = dataclasses.replace(make_request(), messages=(
         {'role': 'user', 'content': [{'type': 'video', 'camera': 'nope'}]},))
     with pytest.raises(ConfigError, match='nope'):
-        build_payload(request, PayloadOptions(model='m'))
+        build_payload(request, OpenAICompatConfig(), 'm')
 
 
 # -- media encoding -----------------------------------------------------------------------
@@ -179,6 +179,8 @@ def test_jpeg_round_trip():
     ({'base_url': 'ftp://x'}, 'http'), ({'media': 'gif'}, 'media'),
     ({'schema_mode': 'guided_json'}, 'schema_mode'), ({'timeout_s': 0}, 'timeout_s'),
     ({'max_retries': -1}, 'max_retries'), ({'backoff_s': 5, 'backoff_max_s': 1}, 'backoff'),
+    ({'jpeg_quality': 0}, 'jpeg_quality'), ({'timeout_s': 7200.0}, 'timeout_s'),
+    ({'stream': 1}, 'stream must be a bool'), ({'api_key_env': ' '}, 'api_key_env'),
 ])
 def test_bad_config_is_rejected(kw, match):
     args = {'base_url': 'http://127.0.0.1:1/v1', **kw}
@@ -188,6 +190,37 @@ def test_bad_config_is_rejected(kw, match):
 
 def test_bare_server_url_gets_v1():
     assert OpenAICompatConfig('http://gpu:8000').base_url == 'http://gpu:8000/v1'
+
+
+def test_settings_are_declared_once_on_the_config():
+    """The node's backend.* parameters come from the config fields (node defaults kept)."""
+    from cosmos_planner.settings import node_settings, settings_specs
+
+    node = {s.name: s for s in node_settings(OpenAICompatConfig, 'backend.')}
+    assert list(node) == ['backend.base_url', 'backend.api_key_env', 'backend.timeout_s',
+                          'backend.media', 'backend.schema_mode', 'backend.max_retries']
+    assert (node['backend.timeout_s'].default, node['backend.api_key_env'].default) == (
+        60.0, 'OPENAI_API_KEY')
+    assert all(s.read_only and s.description for s in node.values())
+    every = settings_specs(OpenAICompatConfig)
+    assert [s.name for s in every] == [f.name for f in dataclasses.fields(OpenAICompatConfig)]
+    assert all(len(s.description) > 15 for s in every)
+    assert OpenAICompatConfig(model='').model is None   # the node's empty backend.model
+
+
+def test_backend_takes_a_config_or_its_fields_and_refuses_unknown_options():
+    from cosmos_planner.backends.registry import make_backend
+
+    config = OpenAICompatConfig('http://127.0.0.1:1/v1', model='m', media='images')
+    backend = OpenAICompatBackend(config, probe=False)
+    assert backend.config is config and backend.model == 'm'
+    same = OpenAICompatBackend('http://127.0.0.1:1/v1', 'm', media='images', probe=False,
+                               extra_body=None)
+    assert same.config == config
+    with pytest.raises(ConfigError, match='temprature.*accepted: base_url'):
+        make_backend('openai', base_url='http://127.0.0.1:1/v1', temprature=0.3, probe=False)
+    with pytest.raises(ConfigError, match='not both'):
+        OpenAICompatBackend(config, media='video', probe=False)
 
 
 def test_api_key_only_from_named_env_and_never_shown(server, monkeypatch):

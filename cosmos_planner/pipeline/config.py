@@ -5,43 +5,31 @@ description, range) and maps the parameter values back with ``PipelineConfig.fro
 one place; a parameter change is re-validated by building a new config from
 ``{**config.to_flat(), **changes}``, so a bad value is refused with a ``ConfigError`` naming
 the parameter and the running config stays as it was. Dotted names group the parameters in
-``config/planner.yaml`` and in ``ros2 param list``.
+``config/planner.yaml`` and in ``ros2 param list``. Each entry is a ``settings.ParamSpec``,
+the package's one parameter-spec class, so these parameters are type- and range-checked by
+the same code (and with the same messages) as every other parameter.
 """
 
 from dataclasses import dataclass, field, replace
 import difflib
-import math
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from cosmos_planner.errors import ConfigError
 from cosmos_planner.geometry.grounding import GroundingConfig, MODES
 from cosmos_planner.geometry.safety import SafetyConfig
 from cosmos_planner.geometry.timing import TimingConfig
+from cosmos_planner.settings import ParamSpec, TYPES
 
-#: Parameter value types, named as ROS 2 parameter types (the node maps them one to one).
-TYPES = ('bool', 'integer', 'double', 'string', 'double_array')
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One flat parameter: where it lives in the config, its type, range and meaning."""
-
-    name: str
-    section: str
-    attr: str
-    type: str
-    description: str
-    min: Optional[float] = None
-    max: Optional[float] = None
-    length: Optional[int] = None
-    choices: Tuple[str, ...] = ()
-    default: Any = None
+#: Where each flat parameter lives in the config: name -> (section, attribute).
+_WHERE: Dict[str, Tuple[str, str]] = {}
 
 
 def _p(name: str, section: str, attr: str, type_: str, description: str,
        lo: Optional[float] = None, hi: Optional[float] = None, length: Optional[int] = None,
        choices: Tuple[str, ...] = ()) -> ParamSpec:
-    return ParamSpec(name, section, attr, type_, description, lo, hi, length, choices)
+    _WHERE[name] = (section, attr)
+    return ParamSpec(name, None, description, min=lo, max=hi, choices=tuple(choices),
+                     length=length, type=type_)
 
 
 #: Every flat parameter, in declaration order.
@@ -139,15 +127,24 @@ class PipelineConfig:
 
     @classmethod
     def flat_defaults(cls) -> Dict[str, ParamSpec]:
-        """Every flat parameter with its default, type, range and description."""
+        """Every flat parameter with its default (doubles as float), type, range, meaning."""
         defaults = cls().to_flat()
-        return {s.name: replace(s, default=defaults[s.name]) for s in SPECS}
+        out = {}
+        for s in SPECS:
+            value = defaults[s.name]
+            if s.type == 'double_array':
+                value = [float(v) for v in value]
+            elif s.type == 'double':
+                value = float(value)
+            out[s.name] = replace(s, default=value)
+        return out
 
     def to_flat(self) -> Dict[str, Any]:
         """Flat ``{name: value}`` (arrays as lists), the inverse of ``from_flat``."""
         out: Dict[str, Any] = {}
         for spec in SPECS:
-            value = getattr(getattr(self, spec.section), spec.attr)
+            section, attr = _WHERE[spec.name]
+            value = getattr(getattr(self, section), attr)
             out[spec.name] = list(value) if spec.type == 'double_array' else value
         return out
 
@@ -167,8 +164,8 @@ class PipelineConfig:
             raise ConfigError('unknown pipeline parameter(s): ' + ', '.join(hints))
         sections: Dict[str, Dict[str, Any]] = {'grounding': {}, 'safety': {}, 'timing': {}}
         for name, raw in values.items():
-            spec = _BY_NAME[name]
-            sections[spec.section][spec.attr] = _coerce(spec, raw)
+            section, attr = _WHERE[name]
+            sections[section][attr] = _BY_NAME[name].coerce(raw)
         return cls(GroundingConfig(**sections['grounding']),
                    SafetyConfig(**sections['safety']),
                    TimingConfig(**sections['timing']))
@@ -176,50 +173,6 @@ class PipelineConfig:
     def with_changes(self, changes: Mapping[str, Any]) -> 'PipelineConfig':
         """Return a new config with some flat parameters changed (validated as a whole)."""
         return PipelineConfig.from_flat({**self.to_flat(), **dict(changes)})
-
-
-def _coerce(spec: ParamSpec, raw: Any) -> Any:
-    """Convert a parameter value to the config field's type, or raise ConfigError."""
-    name = spec.name
-    if spec.type == 'bool':
-        if not isinstance(raw, bool):
-            raise ConfigError(f'{name} must be a bool, got {raw!r}')
-        return raw
-    if spec.type == 'string':
-        if not isinstance(raw, str):
-            raise ConfigError(f'{name} must be a string, got {raw!r}')
-        if spec.choices and raw not in spec.choices:
-            raise ConfigError(f'{name} must be one of {list(spec.choices)}, got {raw!r}')
-        return raw
-    if spec.type == 'integer':
-        if isinstance(raw, bool) or not isinstance(raw, int) and not (
-                isinstance(raw, float) and raw.is_integer()):
-            raise ConfigError(f'{name} must be an integer, got {raw!r}')
-        value: Any = int(raw)
-        _range(spec, value)
-        return value
-    if spec.type == 'double':
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) \
-                or not math.isfinite(raw):
-            raise ConfigError(f'{name} must be a finite number, got {raw!r}')
-        value = float(raw)
-        _range(spec, value)
-        return value
-    try:
-        seq = [float(v) for v in raw]  # lists, tuples, array.array (rclpy), numpy arrays
-    except (TypeError, ValueError):
-        raise ConfigError(f'{name} must be a list of {spec.length} numbers, got {raw!r}') \
-            from None
-    if any(isinstance(v, bool) for v in raw) or len(seq) != spec.length:
-        raise ConfigError(f'{name} must be a list of {spec.length} numbers, got {raw!r}')
-    return tuple(seq)
-
-
-def _range(spec: ParamSpec, value: float) -> None:
-    too_low = spec.min is not None and value < spec.min
-    too_high = spec.max is not None and value > spec.max
-    if too_low or too_high:
-        raise ConfigError(f'{spec.name} = {value} is outside [{spec.min}, {spec.max}]')
 
 
 __all__ = ['PipelineConfig', 'ParamSpec', 'SPECS', 'TYPES']

@@ -17,13 +17,20 @@ Design decisions (documented here because callers depend on them):
   timed-out request is closed at the next token and vLLM aborts it (it frees the GPU for the
   other robots) instead of generating to the end. ``stream=False`` suits servers without
   streaming; a cancel then only stops waiting (the server finishes the request).
-- Each attempt runs in a short-lived worker thread; ``generate`` waits for it, for
-  ``cancel()`` or for the attempt deadline (``timeout_s``, which also catches servers that
-  trickle bytes forever: the client's read timeout alone never fires on those).
-- Retries: ``max_retries`` more attempts after the first, only for retryable failures, with
-  exponential backoff (``backoff_s`` doubling, capped at ``backoff_max_s``, jittered to
-  50-100 % so robots sharing a server do not retry in step; a server's ``Retry-After`` is
-  honoured up to the cap). A cancel during a backoff ends it at once.
+- Each attempt runs in a short-lived worker thread; ``generate`` waits for it, for the
+  job's cancel token (``generate(request, cancel)``; a cancel wakes the wait through the
+  token's callback and closes the response) or for the attempt deadline (``timeout_s``,
+  which also catches servers that trickle bytes forever: the client's read timeout alone
+  never fires on those).
+- Retries: this backend is the only layer that retries a transport failure (the planner
+  retries only answers that do not parse). ``max_retries`` more attempts after the first,
+  only for retryable failures, with exponential backoff (``backoff_s`` doubling, capped at
+  ``backoff_max_s``, jittered to 50-100 % so robots sharing a server do not retry in step; a
+  server's ``Retry-After`` is honoured up to the cap), all within one deadline for the whole
+  request, ``request_deadline_s`` = ``timeout_s * (1 + max_retries)``: a backoff that would
+  end past it is not waited (the last error is raised) and the last attempt gets only what
+  is left, so backoffs and ``Retry-After`` cannot stretch a request beyond it. A cancel
+  during a backoff ends it at once.
 - Error mapping: connection refused / DNS failure -> ``BackendUnavailable``; HTTP 5xx,
   408, 429, timeouts, connections closed mid-answer, truncated or garbage bodies, an error
   event (5xx or without code) inside the answer stream ->
@@ -45,16 +52,16 @@ import os
 import random
 import threading
 import time
-import urllib.parse
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set, Union
 
 import openai
 
+from cosmos_planner.model.cancel import CancelToken, token_or_new
 from cosmos_planner.model.protocol import Completion, GenerationRequest
+from cosmos_planner.backends.openai.config import OpenAICompatConfig
 from cosmos_planner.backends.openai.payload import (Answer, build_payload, finish_answer,
                                                     message_reasoning, payload_size,
-                                                    PayloadOptions, PayloadStats)
+                                                    PayloadStats)
 from cosmos_planner.errors import (BackendError, BackendUnavailable, ConfigError,
                                    GenerationCancelled, PlannerError)
 
@@ -67,66 +74,18 @@ RETRYABLE_4XX = (408, 409, 429)
 PROBE_TIMEOUT_S = 5.0
 
 
-@dataclass(frozen=True)
-class OpenAICompatConfig:
-    """Validated settings of the backend (see ``OpenAICompatBackend`` for each field)."""
-
-    base_url: str
-    model: Optional[str] = None
-    api_key_env: Optional[str] = None
-    media: str = 'video'
-    jpeg_quality: int = 90
-    schema_mode: str = 'structured_outputs'
-    mm_kwargs: bool = True
-    sampling_extras: bool = True
-    thinking_hint: bool = True
-    stream: bool = True
-    timeout_s: float = 120.0
-    connect_timeout_s: float = 5.0
-    max_retries: int = 2
-    backoff_s: float = 0.5
-    backoff_max_s: float = 8.0
-    extra_body: Dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        url = urllib.parse.urlsplit(self.base_url or '')
-        if url.scheme not in ('http', 'https') or not url.netloc:
-            raise ConfigError(f'base_url must be an http(s) URL like http://host:8000/v1, '
-                              f'got {self.base_url!r}')
-        if url.path in ('', '/'):  # a bare server address: the OpenAI API lives under /v1
-            object.__setattr__(self, 'base_url', self.base_url.rstrip('/') + '/v1')
-        for name in ('timeout_s', 'connect_timeout_s'):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f'{name} must be > 0, got {getattr(self, name)}')
-        if not 0 <= self.max_retries <= 10:
-            raise ConfigError(f'max_retries must be 0-10, got {self.max_retries}')
-        if self.backoff_s < 0 or self.backoff_max_s < self.backoff_s:
-            raise ConfigError(f'need 0 <= backoff_s <= backoff_max_s, got {self.backoff_s} '
-                              f'and {self.backoff_max_s}')
-        if self.api_key_env is not None and not self.api_key_env.strip():
-            raise ConfigError('api_key_env must name an environment variable or be None')
-        # Validates media, schema_mode and jpeg_quality with the same messages.
-        self.payload_options('')
-
-    def payload_options(self, model: str) -> PayloadOptions:
-        return PayloadOptions(
-            model=model, media=self.media, jpeg_quality=self.jpeg_quality,
-            schema_mode=self.schema_mode, mm_kwargs=self.mm_kwargs,
-            sampling_extras=self.sampling_extras, thinking_hint=self.thinking_hint,
-            stream=self.stream,
-            extra_body=dict(self.extra_body))
-
-
 class _Call:
-    """One ``generate`` in flight: the event its waits wake on and the cancel flag."""
+    """One ``generate`` in flight: the job's token, the event its waits wake on, its deadline.
 
-    def __init__(self) -> None:
+    ``wake`` is set when an attempt ends and, through the token's callback, on cancel, so
+    the waiting thread never polls.
+    """
+
+    def __init__(self, token: CancelToken, deadline: float) -> None:
+        self.token = token
+        #: ``time.monotonic()`` by which the whole request (every attempt) must end.
+        self.deadline = deadline
         self.wake = threading.Event()
-        self.cancelled = threading.Event()
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-        self.wake.set()
 
 
 class _Attempt:
@@ -277,59 +236,36 @@ def backoff_delay(n: int, base_s: float, cap_s: float, retry_after: Optional[flo
 class OpenAICompatBackend:
     """Backend for an OpenAI-compatible chat-completions server (vLLM, NIM).
 
-    Constructor options:
-        base_url: server URL with the API prefix, e.g. ``http://gpu-host:8000/v1`` (a bare
-            ``http://host:port`` gets ``/v1`` appended).
-        model: served model name (``--served-model-name``); None: the only model served.
-        api_key_env: NAME of the environment variable holding the API key; None: no key.
-        media: ``'video'`` (base64 MP4 at the clip's fps) or ``'images'`` (a JPEG per frame).
-        jpeg_quality: JPEG quality for images.
-        schema_mode: ``'structured_outputs'`` (vLLM >= 0.12), ``'response_format'``
-            (json_schema) or ``'none'`` for servers that support neither.
-        mm_kwargs: send ``media_io_kwargs``/``mm_processor_kwargs`` (vLLM; fps and size).
-        sampling_extras: send ``top_k``/``repetition_penalty`` (vLLM, NIM; not OpenAI).
-        thinking_hint: send ``chat_template_kwargs.enable_thinking=false`` with requests
-            without reasoning, so vLLM's qwen3 reasoning parser keeps the answer in
-            ``content`` and applies the schema (vLLM; not OpenAI).
-        stream: stream the answer (cancellation aborts the request on the server).
-        timeout_s: deadline of one attempt, from sending to the last token.
-        connect_timeout_s: TCP/TLS connect timeout.
-        max_retries: retries after the first attempt, for retryable failures only.
-        backoff_s, backoff_max_s: first retry delay and its cap (doubles each retry).
+    Constructor: ``OpenAICompatBackend(base_url, model=None, **settings)`` with any field of
+    ``OpenAICompatConfig`` as a keyword (each field's ``setting`` says what it does; None
+    keeps the default, an unknown name is refused with the accepted ones), or
+    ``OpenAICompatBackend(config)`` with a config built before. Only two options are not
+    settings of the config, because they act once, at construction:
         probe: check at construction that the server is up and serves ``model``.
         wait_ready_s: keep probing this long while the server is unreachable or starting.
-        extra_body: more JSON fields merged into every request body.
 
     """
 
     name = 'openai'
 
-    def __init__(self, base_url: str, model: Optional[str] = None, *,
-                 api_key_env: Optional[str] = None, media: str = 'video',
-                 jpeg_quality: int = 90, schema_mode: str = 'structured_outputs',
-                 mm_kwargs: bool = True, sampling_extras: bool = True,
-                 thinking_hint: bool = True, stream: bool = True,
-                 timeout_s: float = 120.0, connect_timeout_s: float = 5.0,
-                 max_retries: int = 2, backoff_s: float = 0.5, backoff_max_s: float = 8.0,
-                 probe: bool = True, wait_ready_s: float = 0.0,
-                 extra_body: Optional[Dict[str, Any]] = None) -> None:
-        self.config = OpenAICompatConfig(
-            base_url=base_url, model=model, api_key_env=api_key_env, media=media,
-            jpeg_quality=jpeg_quality, schema_mode=schema_mode, mm_kwargs=mm_kwargs,
-            sampling_extras=sampling_extras, thinking_hint=thinking_hint, stream=stream,
-            timeout_s=timeout_s,
-            connect_timeout_s=connect_timeout_s, max_retries=max_retries,
-            backoff_s=backoff_s, backoff_max_s=backoff_max_s, extra_body=extra_body or {})
+    def __init__(self, base_url: Union[str, OpenAICompatConfig], model: Optional[str] = None,
+                 *, probe: bool = True, wait_ready_s: float = 0.0, **settings: object) -> None:
+        if isinstance(base_url, OpenAICompatConfig):
+            if model is not None or settings:
+                raise ConfigError('give either a config or settings, not both')
+            self.config = base_url
+        else:
+            self.config = OpenAICompatConfig.from_options(
+                dict(settings, base_url=base_url, model=model))
         self.url = self.config.base_url
         self._key_hint = ''
         self._client = openai.OpenAI(
             base_url=self.url, api_key=self._api_key(), max_retries=0,
-            timeout=openai.Timeout(timeout_s, connect=connect_timeout_s))
+            timeout=openai.Timeout(self.config.timeout_s, connect=self.config.connect_timeout_s))
         self._lock = threading.Lock()
-        self._calls: Set[_Call] = set()
         self._stats: Dict[str, Any] = {'requests': 0, 'attempts': 0, 'succeeded': 0, 'failed': 0,
                                        'retries': 0, 'cancelled': 0, 'last_error': ''}
-        self.model = model or ''
+        self.model = self.config.model or ''
         #: Set once the server refused per-request mm kwargs (vLLM without
         #: --trust-request-mm-kwargs answers HTTP 400); later requests omit them.
         self._mm_kwargs_refused = False
@@ -403,19 +339,22 @@ class OpenAICompatBackend:
         return out
 
     # -- generation ---------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Cancel every ``generate`` in flight; each raises GenerationCancelled."""
-        with self._lock:
-            calls = list(self._calls)
-        for call in calls:
-            call.cancel()
+    @property
+    def request_deadline_s(self) -> float:
+        """Longest one ``generate`` may take, every attempt and backoff included (s)."""
+        return self.config.timeout_s * (1 + self.config.max_retries)
 
-    def generate(self, request: GenerationRequest) -> Completion:
-        """One answer: encode, send (retrying what is retryable), read the answer."""
-        call = _Call()
-        with self._lock:
-            self._calls.add(call)
-            self._stats['requests'] += 1
+    def generate(self, request: GenerationRequest,
+                 cancel: Optional[CancelToken] = None) -> Completion:
+        """One answer: encode, send (retrying what is retryable), read the answer.
+
+        ``cancel`` is the job's token (None: nobody cancels): cancelling it ends the attempt
+        or backoff in progress at once with GenerationCancelled (streaming: the server
+        aborts the generation).
+        """
+        call = _Call(token_or_new(cancel), time.monotonic() + self.request_deadline_s)
+        forget = call.token.on_cancel(call.wake.set)
+        self._count('requests')
         try:
             return self._generate(request, call)
         except GenerationCancelled:
@@ -425,8 +364,7 @@ class OpenAICompatBackend:
             self._count('failed', str(exc))
             raise
         finally:
-            with self._lock:
-                self._calls.discard(call)
+            forget()
 
     def _count(self, key: str, error: str = '') -> None:
         with self._lock:
@@ -440,7 +378,7 @@ class OpenAICompatBackend:
         t0 = time.perf_counter()
         stats = PayloadStats()
         try:
-            body = build_payload(request, self.config.payload_options(self.model), stats)
+            body = build_payload(request, self.config, self.model, stats)
             if self._mm_kwargs_refused:
                 strip_mm_kwargs(body)
         except PlannerError as exc:
@@ -449,8 +387,7 @@ class OpenAICompatBackend:
         t_send = time.perf_counter()
         attempts = 1 + self.config.max_retries
         for n in range(1, attempts + 1):
-            if call.cancelled.is_set():
-                raise GenerationCancelled('generation cancelled')
+            call.token.raise_if_cancelled()
             t_attempt = time.perf_counter()
             try:
                 attempt = self._attempt(body, call)
@@ -472,10 +409,15 @@ class OpenAICompatBackend:
                         exc.args = (f'{exc} (after {n} attempts)',)
                     raise
                 delay = self._backoff(n, exc)
+                if time.monotonic() + delay >= call.deadline:
+                    exc.args = (f'{exc} (after {n} attempts: no time left for another '
+                                f'within the request deadline of '
+                                f'{self.request_deadline_s:g} s)',)
+                    raise
                 LOG.warning('attempt %d/%d to %s failed (%s); retrying in %.2f s',
                             n, attempts, self.url, exc, delay)
                 self._count('retries', str(exc))
-                if call.cancelled.wait(delay):
+                if call.token.wait(delay):
                     raise GenerationCancelled('generation cancelled') from None
         answer = attempt.answer
         if answer is None:  # cannot happen: _attempt returns only with an answer
@@ -509,16 +451,19 @@ class OpenAICompatBackend:
         worker = threading.Thread(target=self._exchange, args=(body, attempt, call),
                                   name='openai-compat-request', daemon=True)
         worker.start()
-        deadline = time.monotonic() + self.config.timeout_s
+        own_deadline = time.monotonic() + self.config.timeout_s
+        deadline = min(own_deadline, call.deadline)
         while not attempt.done.is_set():
-            if call.cancelled.is_set():
+            if call.token.cancelled:
                 attempt.abandon()
                 raise GenerationCancelled('generation cancelled')
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 attempt.abandon()
-                raise BackendError(f'{self.url}: no complete answer within '
-                                   f'{self.config.timeout_s:g} s (timeout)', retryable=True)
+                limit = (f'{self.config.timeout_s:g} s' if deadline == own_deadline else
+                         f'the request deadline of {self.request_deadline_s:g} s')
+                raise BackendError(f'{self.url}: no complete answer within {limit} '
+                                   '(timeout)', retryable=True)
             call.wake.wait(remaining)
             call.wake.clear()
         if attempt.error is not None:

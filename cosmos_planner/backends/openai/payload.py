@@ -43,46 +43,21 @@ either way. With ``content`` None and only reasoning:
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from cosmos_planner.backends.openai import media as media_encode
+from cosmos_planner.backends.openai.config import OpenAICompatConfig
 from cosmos_planner.model.protocol import GenerationRequest
 from cosmos_planner.errors import BackendError, ConfigError
 from cosmos_planner.frames.types import Clip
 
-MEDIA_MODES = ('video', 'images')
-SCHEMA_MODES = ('structured_outputs', 'response_format', 'none')
 #: vLLM's Qwen3-VL loader keeps ``int(frames / video_fps * fps)`` frames; asking a little
 #: above the real rate keeps every frame despite the rounding of the stored MP4 rate.
 LOADER_FPS_MARGIN = 1.05
 #: One Qwen3-VL visual token covers 32x32 pixels (patch 16, spatial merge 2).
 PIXEL_FACTOR = 32
 _THINK = re.compile(r'<think>(.*?)</think>', re.DOTALL)
-
-
-@dataclass(frozen=True)
-class PayloadOptions:
-    """How a request is encoded; the backend's configuration passes these through."""
-
-    model: str
-    media: str = 'video'
-    jpeg_quality: int = 90
-    schema_mode: str = 'structured_outputs'
-    mm_kwargs: bool = True
-    sampling_extras: bool = True
-    thinking_hint: bool = True
-    stream: bool = True
-    extra_body: Dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.media not in MEDIA_MODES:
-            raise ConfigError(f'media must be one of {MEDIA_MODES}, got {self.media!r}')
-        if self.schema_mode not in SCHEMA_MODES:
-            raise ConfigError(
-                f'schema_mode must be one of {SCHEMA_MODES}, got {self.schema_mode!r}')
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ConfigError(f'jpeg_quality must be 1-100, got {self.jpeg_quality}')
 
 
 @dataclass
@@ -118,7 +93,7 @@ def _pick_clip(part: Dict[str, Any], clips: Sequence[Clip], index: int) -> Clip:
     return clips[index]
 
 
-def _media_parts(kind: str, clip: Clip, opts: PayloadOptions,
+def _media_parts(kind: str, clip: Clip, opts: OpenAICompatConfig,
                  stats: PayloadStats) -> List[Dict[str, Any]]:
     if kind == 'image' or len(clip.frames) == 1 or opts.media == 'images':
         if kind == 'image' or len(clip.frames) == 1:
@@ -137,7 +112,7 @@ def _media_parts(kind: str, clip: Clip, opts: PayloadOptions,
     return [{'type': 'video_url', 'video_url': {'url': video.data_url}}]
 
 
-def convert_messages(request: GenerationRequest, opts: PayloadOptions,
+def convert_messages(request: GenerationRequest, opts: OpenAICompatConfig,
                      stats: Optional[PayloadStats] = None) -> List[Dict[str, Any]]:
     """Convert transformers content lists with placeholders to OpenAI parts, media first."""
     stats = stats if stats is not None else PayloadStats()
@@ -168,9 +143,13 @@ def convert_messages(request: GenerationRequest, opts: PayloadOptions,
     return out
 
 
-def build_payload(request: GenerationRequest, opts: PayloadOptions,
+def build_payload(request: GenerationRequest, opts: OpenAICompatConfig, model: str,
                   stats: Optional[PayloadStats] = None) -> Dict[str, Any]:
     """Build the complete JSON body of ``POST /chat/completions`` for one request.
+
+    ``opts`` is the backend's own config (its ``media``, ``jpeg_quality``, ``schema_mode``,
+    ``mm_kwargs``, ``sampling_extras``, ``thinking_hint``, ``stream`` and ``extra_body``
+    decide the body); ``model`` is the served model the backend resolved.
 
     Standard fields are top level; the vLLM extensions (``structured_outputs``, ``top_k``,
     ``media_io_kwargs``, ``mm_processor_kwargs``) are top level too, which is what the
@@ -179,7 +158,7 @@ def build_payload(request: GenerationRequest, opts: PayloadOptions,
     stats = stats if stats is not None else PayloadStats()
     s = request.sampling
     body: Dict[str, Any] = {
-        'model': opts.model,
+        'model': model,
         'messages': convert_messages(request, opts, stats),
         'temperature': s.temperature,
         'top_p': s.top_p,
