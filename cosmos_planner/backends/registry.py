@@ -11,7 +11,7 @@ RecordingBackend.
 import importlib
 from importlib.metadata import entry_points
 import inspect
-from typing import Any, Dict, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 from cosmos_planner.model.protocol import Backend
 from cosmos_planner.errors import ConfigError
@@ -53,7 +53,7 @@ def register_backend(kind: str, spec: str, extra: str = '') -> None:
     BACKENDS[kind] = (spec, extra)
 
 
-def backend_class(kind: str) -> Any:
+def backend_class(kind: str) -> Callable[..., Backend]:
     """Import and return the class registered for ``kind``."""
     _load_plugins()
     if kind not in BACKENDS:

@@ -6,21 +6,25 @@ recorded for replayed answers, as measured by live backends), summed over retrie
 """
 
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Optional
+
+from cosmos_planner.model.cancel import CancelToken
+from cosmos_planner.model.protocol import Backend, Completion, GenerationRequest
 
 
 class GenerationClock:
     """Backend wrapper summing each request's generation time (as recorded or measured)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Backend) -> None:
         self.inner = inner
         self.name = inner.name
         self.ms = 0.0
 
-    def generate(self, request: Any) -> Any:
+    def generate(self, request: GenerationRequest,
+                 cancel: Optional[CancelToken] = None) -> Completion:
         tick = time.perf_counter()
         try:
-            completion = self.inner.generate(request)
+            completion = self.inner.generate(request, cancel)
         except Exception:
             self.ms += (time.perf_counter() - tick) * 1e3
             raise
@@ -32,9 +36,6 @@ class GenerationClock:
         else:
             self.ms += (time.perf_counter() - tick) * 1e3
         return completion
-
-    def cancel(self) -> None:
-        self.inner.cancel()
 
     def health(self) -> Dict[str, Any]:
         return self.inner.health()

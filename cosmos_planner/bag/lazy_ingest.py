@@ -21,12 +21,17 @@ counts as bad input, and the plan proceeds as without depth, where the node woul
 picked the next nearest; ``--decode-all`` restores the node's eager behaviour exactly.
 """
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
 from cosmos_planner.errors import ImageDecodeError, PlannerError
+from cosmos_planner.frames.buffer import CameraBuffers
+from cosmos_planner.frames.ingest import FrameIngest
 from cosmos_planner.frames.types import DepthFrame, Frame
+
+#: ``FrameIngest.image`` / ``.compressed``: (message, camera, stamp_ns, frame_id) -> Frame.
+Decoder = Callable[[Any, str, Optional[int], Optional[str]], Frame]
 
 _STAND_IN = np.zeros((1, 1, 3), np.uint8)
 _STAND_IN.setflags(write=False)
@@ -39,7 +44,7 @@ def _stamp_ns(msg: Any) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
-def is_stand_in(frame: Any) -> bool:
+def is_stand_in(frame: object) -> bool:
     """Tell whether ``frame`` is one of this module's placeholder frames or depth images."""
     image = getattr(frame, 'image', None)
     if image is None:
@@ -54,7 +59,8 @@ class LazyIngest:
     ``CameraBuffers`` built with the same options as the real one (``make_buffers``).
     """
 
-    def __init__(self, ingest: Any, shadow: Any, real_buffers: Any) -> None:
+    def __init__(self, ingest: FrameIngest, shadow: CameraBuffers,
+                 real_buffers: CameraBuffers) -> None:
         self.ingest = ingest
         self.shadow = shadow
         self.real = real_buffers
@@ -84,7 +90,7 @@ class LazyIngest:
         """Decode a compressed image the buffer will take; otherwise return a stand-in."""
         return self._frame(self.ingest.compressed, msg, camera, stamp_ns, frame_id)
 
-    def _frame(self, decode: Any, msg: Any, camera: str, stamp_ns: Optional[int],
+    def _frame(self, decode: Decoder, msg: Any, camera: str, stamp_ns: Optional[int],
                frame_id: Optional[str]) -> Frame:
         if self.eager:
             self.decoded += 1
@@ -154,7 +160,7 @@ class LazyMessage:
 
     __slots__ = ('_decode', '_msg', 'header')
 
-    def __init__(self, raw: bytes, decode: Any) -> None:
+    def __init__(self, raw: bytes, decode: Callable[[], Any]) -> None:
         self._decode = decode
         self._msg: Any = None
         self.header = peek_header(raw) or self._full().header

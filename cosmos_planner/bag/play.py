@@ -32,10 +32,14 @@ import importlib
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, TYPE_CHECKING
 
 from cosmos_planner.bag.errors import BagError
 from cosmos_planner.bag.reader import BagReader
+
+if TYPE_CHECKING:  # rclpy is imported when playing starts
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile
 
 DEFAULT_CLOCK_HZ = 40.0
 QOS_CHOICES = ('reliable', 'best_effort', 'sensor_data')
@@ -96,7 +100,7 @@ def message_class(msgtype: str) -> Any:
                        kind='unknown_type') from None
 
 
-def qos_profile(name: str, depth: int) -> Any:
+def qos_profile(name: str, depth: int) -> 'QoSProfile':
     """Build the rclpy QoS profile of ``--qos``."""
     from rclpy.qos import (DurabilityPolicy, HistoryPolicy, qos_profile_sensor_data,
                            QoSProfile, ReliabilityPolicy)
@@ -136,7 +140,7 @@ def select_topics(reader: BagReader, options: PlayOptions) -> Dict[str, Any]:
 class Player:
     """Publishes a bag on an rclpy node; ``run`` blocks until the end or ``stop``."""
 
-    def __init__(self, node: Any, options: PlayOptions) -> None:
+    def __init__(self, node: 'Node', options: PlayOptions) -> None:
         self.node = node
         self.options = options
         self._stop = threading.Event()
@@ -197,7 +201,9 @@ class Player:
     def _play_once(self, reader: BagReader, pubs: Dict[str, Any], clock_pub: Any,
                    clock_cls: Any, start_ns: int) -> None:
         rate = self.options.rate
-        clock_period = 1.0 / self.options.clock_hz if clock_pub is not None else None
+        clock_hz = self.options.clock_hz  # set whenever there is a clock publisher
+        clock_period = (1.0 / clock_hz if clock_pub is not None and clock_hz is not None
+                        else None)
         wall0 = time.monotonic()
         next_clock = wall0
         for msg in reader.messages(list(pubs)):

@@ -13,9 +13,14 @@ than real time (see bench/bench_replay.py). Drawing uses
 """
 
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Optional, Tuple, TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # cv2 is imported with the first frame
+    import cv2
+
+    from cosmos_planner.model.plan_schema import PlanV1
 
 
 class AnnotatedVideo:
@@ -26,7 +31,7 @@ class AnnotatedVideo:
         self.fps = float(fps)
         self.max_width = int(max_width)
         self.frames = 0
-        self._writer: Any = None
+        self._writer: Optional[cv2.VideoWriter] = None
         self._size: Optional[Tuple[int, int]] = None
         self._last_stamp_ns: Optional[int] = None
         self._period_ns = int(1e9 / self.fps) if self.fps > 0 else 0
@@ -38,7 +43,7 @@ class AnnotatedVideo:
         # 2 % slack: a 30 fps camera sampled at 10 fps keeps every third frame despite jitter
         return stamp_ns - self._last_stamp_ns >= self._period_ns * 0.98
 
-    def add(self, image_rgb: np.ndarray, stamp_ns: int, plan: Any = None,
+    def add(self, image_rgb: np.ndarray, stamp_ns: int, plan: Optional['PlanV1'] = None,
             note: str = '') -> None:
         """Draw ``plan`` (a PlanV1, pixels in native size) on the frame and append it."""
         import cv2
@@ -52,7 +57,7 @@ class AnnotatedVideo:
             # even sizes: many players refuse odd MP4 dimensions
             self._size = (max(2, int(w * scale) // 2 * 2), max(2, int(h * scale) // 2 * 2))
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fourcc = cv2.VideoWriter_fourcc(*'mp4v')
+            fourcc = cv2.VideoWriter.fourcc(*'mp4v')
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self._size)
             if not self._writer.isOpened():
                 raise RuntimeError(f'OpenCV cannot write {self.path} (no mp4v encoder)')
@@ -69,6 +74,7 @@ class AnnotatedVideo:
                               gripper=[p.gripper for p in plan.trajectory], notes=notes)
         else:
             frame = draw_plan(frame, [], None, notes=notes)
+        assert self._writer is not None  # opened with the first frame, as _size was
         self._writer.write(np.ascontiguousarray(frame[..., ::-1]))
         self.frames += 1
 

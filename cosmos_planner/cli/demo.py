@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     plan_file = out / 'plan.json'
     if plan_file.exists():
         plan_file.unlink()  # never leave an older run's plan beside a failed one
-    if result.ok:
+    if result.ok and result.answer is not None:
         plan = plan_to_v1(result, clip, args.task, task_id='demo', model=opened.model,
                           preset=args.preset)
         plan_file.write_text(plan.to_json(indent=2) + '\n', encoding='utf-8')

@@ -208,10 +208,10 @@ def run(args: argparse.Namespace) -> int:
                              image_fps=args.fps, model_fps=fps, max_frames=args.max_frames,
                              max_pixels=args.max_pixels)
     opened, result, tiny = plan_with_args(args, clip)
-    if tiny and not opened.is_tiny:
+    if tiny and not opened.is_tiny and result.completion is not None:  # a replayed answer
         print(TINY_NOTICE.format(path=result.completion.model), file=sys.stderr)
     notes = ['tiny random checkpoint: this plan is meaningless'] if tiny else []
-    if not result.ok:
+    if not result.ok or result.answer is None:
         print(f'cosmos-planner plan: error: {failure_line(result)}', file=sys.stderr)
         if args.annotated:
             write_image(args.annotated, draw_plan(native, [], None, None,

@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 import enum
 import threading
-from typing import Deque, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from cosmos_planner.errors import ConfigError
 from cosmos_planner.frames.types import Clip, DepthFrame, Frame
@@ -221,8 +221,8 @@ class CameraBuffers:
                  window_s: float = 4.0, fps: float = 4.0, jump_tolerance_s: float = 0.5,
                  depth_max_frames: int = 16, depth_window_s: float = 2.0,
                  jump_guard_s: float = 1.0) -> None:
-        self._options = dict(max_frames=max_frames, window_s=window_s, fps=fps,
-                             jump_tolerance_s=jump_tolerance_s)
+        self._options: Dict[str, Any] = dict(max_frames=max_frames, window_s=window_s,
+                                             fps=fps, jump_tolerance_s=jump_tolerance_s)
         FrameBuffer(**self._options)    # validates the options once, up front
         if not isinstance(depth_max_frames, int) or depth_max_frames < 1:
             raise ConfigError(f'depth_max_frames must be an integer >= 1, '
@@ -264,6 +264,7 @@ class CameraBuffers:
                 result, previous = buffer._push_locked(frame)
             jump = None
             if result is PushResult.CLEARED_TIME_JUMP:
+                assert previous is not None  # a jump is measured from the last stamp seen
                 jump = self._jump_locked(frame.camera, previous, frame.stamp_ns, keep=buffer)
             elif result is not PushResult.SKIPPED_OUT_OF_ORDER:
                 self._see_locked(frame.stamp_ns)

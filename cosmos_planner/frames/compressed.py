@@ -80,7 +80,7 @@ def _png_info(data: np.ndarray) -> PayloadInfo:
 
 
 def _jpeg_info(data: np.ndarray) -> PayloadInfo:
-    raw = memoryview(np.ascontiguousarray(data))     # no copy: walk the segments in place
+    raw = np.ascontiguousarray(data).data     # no copy: walk the segments in place
     pos = 2
     end = len(raw)
     while pos + 4 <= end:

@@ -11,7 +11,7 @@ OpenCV, three and four channel typed images are read as BGR and BGRA.
 
 from dataclasses import dataclass
 import enum
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -59,7 +59,7 @@ _F64 = np.dtype(np.float64)
 
 
 def _table() -> Dict[str, EncodingSpec]:
-    rows = [
+    rows: List[Tuple[str, int, np.dtype, PixelKind]] = [
         ('rgb8', 3, _U8, PixelKind.RGB), ('rgba8', 4, _U8, PixelKind.RGBA),
         ('bgr8', 3, _U8, PixelKind.BGR), ('bgra8', 4, _U8, PixelKind.BGRA),
         ('rgb16', 3, _U16, PixelKind.RGB), ('rgba16', 4, _U16, PixelKind.RGBA),

@@ -343,7 +343,8 @@ def _decode_compressed_depth(fmt: str, buf: np.ndarray, unit_m: float, limit: in
             f'compressedDepth of {payload.source_encoding!r} is not supported '
             '(16UC1 or 32FC1)', kind='unsupported_format')
     quant_a, quant_b = payload.quant_a, payload.quant_b
-    if quant_a is None or not (math.isfinite(quant_a) and math.isfinite(quant_b)):
+    if (quant_a is None or quant_b is None
+            or not (math.isfinite(quant_a) and math.isfinite(quant_b))):
         raise ImageDecodeError('32FC1 compressedDepth payload lacks valid quantisation '
                                'parameters', kind='corrupt_compressed')
     # image_transport's inverse-depth code: depth = A / (value - B), value 0 = no depth.

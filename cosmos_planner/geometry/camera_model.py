@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from cosmos_planner.errors import ConfigError, GroundingError
+from cosmos_planner.geometry.transforms import Vector
 
 #: CameraInfo ``distortion_model`` strings (sensor_msgs/distortion_models.hpp) we support,
 #: with the number of coefficients each one takes. Empty D means no distortion.
@@ -72,12 +73,12 @@ class CameraModel:
     frame_id: str
     max_reprojection_px: float
 
-    def __init__(self, width: int, height: int, K: Sequence[float],
-                 D: Sequence[float] = (), distortion_model: str = 'plumb_bob',
+    def __init__(self, width: int, height: int, K: Vector,
+                 D: Vector = (), distortion_model: str = 'plumb_bob',
                  frame_id: str = '', max_reprojection_px: float = 0.5) -> None:
         if int(width) <= 0 or int(height) <= 0:
             raise ConfigError(f'camera size must be positive, got {width}x{height}')
-        k = np.asarray(K, dtype=np.float64).reshape(-1)
+        k: np.ndarray = np.asarray(K, dtype=np.float64).reshape(-1)
         if k.size != 9 or not np.all(np.isfinite(k)):
             raise ConfigError(f'camera K must be 9 finite values, got {k.size}')
         k = k.reshape(3, 3)

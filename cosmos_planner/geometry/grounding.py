@@ -49,7 +49,7 @@ parallel to or pointing away from the plane) fails the whole plan with a
 
 from dataclasses import dataclass
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import cast, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -265,9 +265,11 @@ def lift_waypoints(surface: np.ndarray, roles: Sequence[Tuple[str, Optional[str]
 
     def add(pos: np.ndarray, role: str, cmd: Optional[str], i: int, inserted: bool,
             label: str) -> None:
-        out.append(Waypoint(tuple(float(v) for v in pos), role, cmd, i,
-                            tuple(float(v) for v in pixels[i]),
-                            tuple(float(v) for v in points_2d[i]), label, inserted))
+        out.append(Waypoint(cast(Tuple[float, float, float], tuple(float(v) for v in pos)),
+                            role, cmd, i,
+                            cast(Tuple[float, float], tuple(float(v) for v in pixels[i])),
+                            cast(Tuple[float, float], tuple(float(v) for v in points_2d[i])),
+                            label, inserted))
 
     for i, (role, cmd) in enumerate(roles):
         if config.insert_approach and role in ('grasp', 'release'):
@@ -304,7 +306,8 @@ class Grounder:
         pixel is subtracted here, the one place the two conventions meet.
         """
         px = np.asarray(pixels, dtype=np.float64).reshape(-1, 2) - PIXEL_EDGE_TO_CENTRE
-        outside = np.flatnonzero(~camera.contains(px, margin=0.5 + 1e-6)) if len(px) else []
+        outside: Union[np.ndarray, List[int]] = (
+            np.flatnonzero(~camera.contains(px, margin=0.5 + 1e-6)) if len(px) else [])
         if len(outside):
             i = int(outside[0])
             edge_px = (px[i] + PIXEL_EDGE_TO_CENTRE).tolist()

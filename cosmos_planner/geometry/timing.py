@@ -25,11 +25,12 @@ Rules, so that what the controller receives is executable and checkable:
 
 from dataclasses import dataclass
 import math
-from typing import Optional, Sequence, Tuple
+from typing import cast, Optional, Sequence, Tuple
 
 import numpy as np
 
 from cosmos_planner.errors import ConfigError
+from cosmos_planner.geometry.transforms import Vector
 
 GRIPPER_COMMANDS = ('open', 'close')
 #: Smallest allowed ``min_segment_s``.
@@ -143,7 +144,7 @@ def segment_lengths(points: np.ndarray) -> np.ndarray:
 
 
 def _with_start(positions: np.ndarray, times: np.ndarray,
-                start: Optional[Sequence[float]]) -> Tuple[np.ndarray, np.ndarray]:
+                start: Optional[Vector]) -> Tuple[np.ndarray, np.ndarray]:
     """Prepend the start position at t = 0, when known, as the first segment's origin."""
     if start is None or not len(times):
         return positions, times
@@ -162,7 +163,7 @@ def _segment_time(dist: float, speed: float, min_s: float) -> float:
 
 
 def _respect_speed(times: np.ndarray, pos: np.ndarray, speed: float,
-                   start: Optional[Sequence[float]] = None) -> np.ndarray:
+                   start: Optional[Vector] = None) -> np.ndarray:
     """Nudge times so speeds computed from the *cumulative* times never exceed ``speed``.
 
     Summing segment times rounds; a segment whose recomputed time came out one ulp short
@@ -233,7 +234,10 @@ def time_waypoints(frame_id: str, stamp_ns: int, positions: np.ndarray,
     return TimedTrajectory(
         frame_id=frame_id, stamp_ns=int(stamp_ns), times_s=times_arr,
         positions=np.asarray(out_pos).reshape(-1, 3),
-        orientation_xyzw=tuple(float(v) for v in orientation_xyzw), gripper=tuple(cmds),
+        orientation_xyzw=cast(Tuple[float, float, float, float],
+                              tuple(float(v) for v in orientation_xyzw)),
+        gripper=tuple(cmds),
         gripper_state=tuple(states), waypoint_index=tuple(index), dwell=tuple(dwell),
         roles=tuple(out_roles),
-        start_position=None if start is None else tuple(float(v) for v in start))
+        start_position=None if start is None else cast(Tuple[float, float, float],
+                                                       tuple(float(v) for v in start)))

@@ -8,17 +8,20 @@ the pose of the source frame in the target frame. Quaternions are ``(x, y, z, w)
 """
 
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import Sequence, Tuple, TYPE_CHECKING, Union
 
 import numpy as np
 
 from cosmos_planner.errors import ConfigError
 
+#: A vector given as a list/tuple of floats or as a numpy array (read with ``np.asarray``).
+Vector = Union[Sequence[float], np.ndarray]
+
 #: Quaternions shorter than this cannot be normalised into a rotation.
 _MIN_QUAT_NORM = 1e-6
 
 
-def normalize_quaternion(q_xyzw: Sequence[float], name: str = 'quaternion') -> np.ndarray:
+def normalize_quaternion(q_xyzw: Vector, name: str = 'quaternion') -> np.ndarray:
     """Return ``q`` as a unit quaternion; raise ConfigError naming ``name`` if degenerate.
 
     Parameters arrive as hand-typed lists, so a zero or non-finite quaternion is a
@@ -35,7 +38,7 @@ def normalize_quaternion(q_xyzw: Sequence[float], name: str = 'quaternion') -> n
     return q / norm
 
 
-def quaternion_to_matrix(q_xyzw: Sequence[float]) -> np.ndarray:
+def quaternion_to_matrix(q_xyzw: Vector) -> np.ndarray:
     """3x3 rotation matrix of a (normalised) ``(x, y, z, w)`` quaternion."""
     x, y, z, w = normalize_quaternion(q_xyzw)
     return np.array([
@@ -70,7 +73,7 @@ def matrix_to_quaternion(rot: np.ndarray) -> np.ndarray:
     return -out if out[3] < 0 else out
 
 
-def quaternion_multiply(a_xyzw: Sequence[float], b_xyzw: Sequence[float]) -> np.ndarray:
+def quaternion_multiply(a_xyzw: Vector, b_xyzw: Vector) -> np.ndarray:
     """Hamilton product ``a * b`` (apply ``b`` first, then ``a``), both ``(x, y, z, w)``."""
     ax, ay, az, aw = np.asarray(a_xyzw, dtype=np.float64)
     bx, by, bz, bw = np.asarray(b_xyzw, dtype=np.float64)
@@ -88,9 +91,11 @@ class Transform:
 
     translation: Tuple[float, float, float]
     quaternion_xyzw: Tuple[float, float, float, float]
+    if TYPE_CHECKING:  # set in __init__; not a dataclass field (no eq/repr/hash)
+        _rot: np.ndarray
 
-    def __init__(self, translation: Sequence[float] = (0.0, 0.0, 0.0),
-                 quaternion_xyzw: Sequence[float] = (0.0, 0.0, 0.0, 1.0)) -> None:
+    def __init__(self, translation: Vector = (0.0, 0.0, 0.0),
+                 quaternion_xyzw: Vector = (0.0, 0.0, 0.0, 1.0)) -> None:
         t = np.asarray(translation, dtype=np.float64).reshape(-1)
         if t.shape != (3,) or not np.all(np.isfinite(t)):
             raise ConfigError(f'translation must be 3 finite values, got {list(translation)}')

@@ -13,14 +13,14 @@ coerced, because a model that answers with them is not following the format and 
 should not be trusted.
 """
 
-from typing import Annotated, Dict, List, Literal, Optional, Sequence, Tuple
+from typing import Annotated, cast, Dict, Final, List, Literal, Optional, Sequence, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from cosmos_planner.errors import ConfigError
 from cosmos_planner.model.results import ParsedAnswer
 
-PLAN_SCHEMA_ID = 'cosmos_planner/plan/v1'
+PLAN_SCHEMA_ID: Final = 'cosmos_planner/plan/v1'
 COORD_MAX = 1000.0
 #: Bounds chosen so untrained models cannot run away inside constrained decoding.
 MAX_POINTS = 64
@@ -115,7 +115,8 @@ def plan_from_answer(
         PlannedPoint(
             point_2d=answer.points_model[i], pixel=answer.points_px[i],
             position=None if positions is None else positions[i],
-            gripper=answer.gripper[i], label=answer.labels[i])
+            # the parser admits only GRIPPER_COMMANDS
+            gripper=cast(Optional[GripperCommand], answer.gripper[i]), label=answer.labels[i])
         for i in range(n)]
     return PlanV1(
         task_id=task_id, plan_id=plan_id, task=task, stamp=stamp, frame_id=frame_id,

@@ -7,15 +7,18 @@ transform and says so (``describe``), so a missing TF tree shows up in ``~/statu
 of silently planning in the wrong frame.
 """
 
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, TYPE_CHECKING
 
 from cosmos_planner.geometry.transforms import Transform
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
 
 
 class TransformSource:
     """Look up ``T_target_camera``; None means "use the static parameters"."""
 
-    def __init__(self, node: Any, use_tf: bool, timeout_s: float) -> None:
+    def __init__(self, node: 'Node', use_tf: bool, timeout_s: float) -> None:
         """Create a TF buffer and listener on ``node`` when asked for and importable."""
         self.timeout_s = timeout_s
         self._buffer: Any = None

@@ -9,7 +9,7 @@ pixel is (0, 0), so the principal point of a centred camera is ((w-1)/2, (h-1)/2
 
 import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import cast, Tuple
 
 import numpy as np
 
@@ -128,7 +128,7 @@ def matrix_to_quat_xyzw(rot: np.ndarray) -> Tuple[float, float, float, float]:
     q /= np.linalg.norm(q)
     if q[3] < 0:
         q = -q
-    return tuple(float(c) for c in q)
+    return cast(Tuple[float, float, float, float], tuple(float(c) for c in q))
 
 
 def quat_xyzw_to_matrix(q: Tuple[float, float, float, float]) -> np.ndarray:

@@ -52,9 +52,9 @@ class ControllerNode(Node):
         self._sim_node = sim_node
         self.sim = sim_node.sim
         p = self.declare_parameter
-        traj_topic = p('trajectory_topic', '/cosmos_planner/trajectory').value
-        grip_topic = p('gripper_topic', '/cosmos_planner/gripper').value
-        pose_topic = p('ee_pose_topic', 'ee_pose').value
+        traj_topic: str = p('trajectory_topic', '/cosmos_planner/trajectory').value
+        grip_topic: str = p('gripper_topic', '/cosmos_planner/gripper').value
+        pose_topic: str = p('ee_pose_topic', 'ee_pose').value
         self.max_speed = float(p('max_speed', 0.3).value)
         self.max_plan_age_s = float(p('max_plan_age_s', 5.0).value)
         self.open_position = float(p('gripper_open_position', 0.04).value)
@@ -165,11 +165,11 @@ class ControllerNode(Node):
             self._drop('unknown_frame', f'frame {msg.header.frame_id!r} is neither '
                        f'{self.sim.cfg.world_frame_id!r} nor {self.sim.cfg.camera_frame_id!r}')
             return
-        self.follower.start(now_s, self.sim.ee_target(), times, world, stamp)
+        path = self.follower.start(now_s, self.sim.ee_target(), times, world, stamp)
         kind = 'hold' if len(pts) == 1 and times[0] == 0.0 else 'plan'
         self.executions.append({**record, 'kind': kind, 'started_s': now_s,
                                 'latency_s': now_s - stamp * 1e-9,
-                                'duration_s': float(self.follower.path.end_s - now_s)})
+                                'duration_s': float(path.end_s - now_s)})
         pending = self._pending_gripper.pop(stamp, None)
         self._pending_gripper.clear()
         if pending is not None:

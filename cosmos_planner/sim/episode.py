@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TYPE_CHECKING
 
 import numpy as np
 from cosmos_planner.errors import BackendUnavailable, ConfigError
@@ -28,6 +28,13 @@ from cosmos_planner.sim.planner_process import GRIPPER_CLOSED, GRIPPER_OPEN
 from cosmos_planner.sim.planner_process import planner_parameters, PlannerProcess
 from cosmos_planner.sim.planner_process import write_params_file
 from cosmos_planner.sim.sim_node import SimNode
+
+if TYPE_CHECKING:  # rclpy is imported when the runner starts; recording imports cv2
+    from rclpy.context import Context
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from cosmos_planner.sim.recording import EpisodeVideo
 
 #: Statuses that end a planning request (see the planner node's ``~/status``).
 FINAL_STATUSES = frozenset({'ok', 'no_frames', 'backend_failed', 'backend_unavailable',
@@ -175,14 +182,14 @@ class EpisodeRunner:
         self.out_dir = Path(cfg.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.ground_truth_path = self.out_dir / 'ground_truth.json'
-        self._ctx = None
-        self._executor = None
+        self._ctx: Optional[Context] = None
+        self._executor: Optional[MultiThreadedExecutor] = None
         self._spin: Optional[threading.Thread] = None
         self.sim: Optional[SimNode] = None
         self.controller: Optional[ControllerNode] = None
         self.monitor: Optional[MonitorNode] = None
         self.planner: Optional[PlannerProcess] = None
-        self._video = None
+        self._video: Optional[EpisodeVideo] = None
         self._on_frame: Optional[Callable[[int, np.ndarray, np.ndarray], None]] = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -203,48 +210,49 @@ class EpisodeRunner:
         from rclpy.context import Context
         from rclpy.executors import MultiThreadedExecutor
 
-        self._ctx = Context()
-        rclpy.init(context=self._ctx)
-        self.sim = SimNode(self.sim_cfg, ground_truth_path=str(self.ground_truth_path),
-                           start=False, context=self._ctx)
-        self.sim.add_frame_hook(self._frame_hook)
-        self.controller = ControllerNode(self.sim, context=self._ctx, parameter_overrides=[
+        ctx = self._ctx = Context()
+        rclpy.init(context=ctx)
+        sim = self.sim = SimNode(self.sim_cfg, ground_truth_path=str(self.ground_truth_path),
+                                 start=False, context=ctx)
+        sim.add_frame_hook(self._frame_hook)
+        self.controller = ControllerNode(sim, context=ctx, parameter_overrides=[
             _param('gripper_open_position', GRIPPER_OPEN),
             _param('gripper_closed_position', GRIPPER_CLOSED)])
-        self.monitor = MonitorNode(context=self._ctx)
-        self._executor = MultiThreadedExecutor(num_threads=3, context=self._ctx)
-        for node in (self.sim, self.controller, self.monitor):
-            self._executor.add_node(node)
-        self._spin = threading.Thread(target=self._executor.spin, name='sim_executor',
+        monitor = self.monitor = MonitorNode(context=ctx)
+        executor = self._executor = MultiThreadedExecutor(num_threads=3, context=ctx)
+        for node in (sim, self.controller, monitor):
+            executor.add_node(node)
+        self._spin = threading.Thread(target=executor.spin, name='sim_executor',
                                       daemon=True)
         self._spin.start()
-        with self.sim.lock:
-            pose = self.sim.sim.optical_pose()
+        with sim.lock:
+            pose = sim.sim.optical_pose()
         params = planner_parameters(
-            self.sim.cfg, pose, self.cfg.backend, self.cfg.backend_options, self.cfg.preset,
+            sim.cfg, pose, self.cfg.backend, self.cfg.backend_options, self.cfg.preset,
             ground_truth=str(self.ground_truth_path), extra=self.cfg.planner_params,
             grounding=self.cfg.grounding)
         params_file = write_params_file(self.out_dir / 'planner_params.yaml', params)
-        self.planner = PlannerProcess(params_file, self.out_dir / 'planner_node.log',
-                                      env=self.cfg.planner_env,
-                                      ground_truth=str(self.ground_truth_path)).start()
-        self.log(f'planner_node started (pid {self.planner.proc.pid}); '
-                 f'log: {self.planner.log_path}')
+        planner = self.planner = PlannerProcess(
+            params_file, self.out_dir / 'planner_node.log', env=self.cfg.planner_env,
+            ground_truth=str(self.ground_truth_path)).start()
+        proc = planner.proc
+        self.log(f'planner_node started (pid {proc.pid if proc is not None else "?"}); '
+                 f'log: {planner.log_path}')
         deadline = time.monotonic() + self.cfg.startup_timeout_s
         # The sim runs (paused physics would leave the planner without /clock and frames).
-        self.sim.resume()
-        while not self.monitor.planner_ready():
-            if not self.planner.alive():
+        sim.resume()
+        while not monitor.planner_ready():
+            if not planner.alive():
                 raise BackendUnavailable(
-                    f'planner_node exited with code {self.planner.returncode()} before it '
-                    f'was ready:\n{self.planner.tail()}')
+                    f'planner_node exited with code {planner.returncode()} before it '
+                    f'was ready:\n{planner.tail()}')
             if time.monotonic() > deadline:
                 raise BackendUnavailable(
                     f'planner_node not active after {self.cfg.startup_timeout_s:g} s:\n'
-                    f'{self.planner.tail()}')
+                    f'{planner.tail()}')
             time.sleep(0.1)
-        self.sim.pause()
-        self.monitor.take_events()
+        sim.pause()
+        monitor.take_events()
 
     def close(self) -> None:
         """Stop the planner process, the executor, the sim thread; shut rclpy down."""
@@ -265,6 +273,13 @@ class EpisodeRunner:
             rclpy.try_shutdown(context=self._ctx)
         self._executor = self._spin = self._ctx = None
         self.sim = self.controller = self.monitor = self.planner = None
+
+    def _started(self) -> Tuple[SimNode, ControllerNode, MonitorNode, PlannerProcess]:
+        """Return the nodes and the planner process, which ``start()`` (``with``) creates."""
+        if (self.sim is None or self.controller is None or self.monitor is None
+                or self.planner is None):
+            raise RuntimeError('EpisodeRunner is not started (use it as a context manager)')
+        return self.sim, self.controller, self.monitor, self.planner
 
     # ------------------------------------------------------------------ episodes
     def run(self) -> Dict[str, Any]:
@@ -287,7 +302,7 @@ class EpisodeRunner:
 
     def run_episode(self, index: int, seed: int) -> EpisodeResult:
         """Reset with ``seed``, send the task, run until success, failure or the limit."""
-        sim, ctrl, monitor = self.sim, self.controller, self.monitor
+        sim, ctrl, monitor, planner = self._started()
         cfg = self.cfg
         sim.pause()
         sim.reset(seed)
@@ -321,8 +336,8 @@ class EpisodeRunner:
                     break
                 if now >= self.sim_cfg.time_limit_s:
                     break
-                if not self.planner.alive():
-                    outcome, error = 'planner_died', self.planner.tail()
+                if not planner.alive():
+                    outcome, error = 'planner_died', planner.tail()
                     break
                 self._maybe_request(book, now, idle, first_exec)
         finally:
@@ -356,7 +371,8 @@ class EpisodeRunner:
     def _maybe_request(self, book: 'RequestBook', now: float, idle: bool,
                        first_exec: int) -> None:
         """Send the task once frames exist; then replan when idle or a request is lost."""
-        cfg, monitor = self.cfg, self.monitor
+        cfg = self.cfg
+        _, ctrl, monitor, _ = self._started()
         if not book.requests:
             if now >= cfg.task_delay_s:
                 monitor.send_task(cfg.task, book.task_id)
@@ -369,7 +385,7 @@ class EpisodeRunner:
                 monitor.request_replan()
                 book.sent(now)
             return
-        quiet_since = max(book.last_final_s, _last_end(self.controller, first_exec))
+        quiet_since = max(book.last_final_s, _last_end(ctrl, first_exec))
         if idle and now - quiet_since >= cfg.settle_s:
             monitor.request_replan()
             book.sent(now)
@@ -378,7 +394,7 @@ class EpisodeRunner:
     def _start_video(self, path: Path, index: int, seed: int) -> None:
         from cosmos_planner.sim.recording import add_annotated_frame, EpisodeVideo
 
-        sim = self.sim
+        sim, ctrl, _, _ = self._started()
         video = EpisodeVideo(path, sim.cfg.camera_rate_hz, (sim.cfg.width, sim.cfg.height))
         label = self.cfg.model_label or self.cfg.backend
         if self.cfg.is_tiny:
@@ -386,7 +402,7 @@ class EpisodeRunner:
 
         def on_frame(stamp_ns: int, rgb: np.ndarray, depth: np.ndarray) -> None:
             if self._video is video:
-                add_annotated_frame(video, sim.sim, self.controller.follower, rgb, [
+                add_annotated_frame(video, sim.sim, ctrl.follower, rgb, [
                     f'ep {index} seed {seed}  t={stamp_ns * 1e-9:5.2f}s', label])
 
         self._video = video
@@ -411,7 +427,7 @@ def _last_end(ctrl: ControllerNode, first: int) -> float:
     return max(ends) if ends else -math.inf
 
 
-def _param(name: str, value: Any) -> Any:
+def _param(name: str, value: Any) -> 'Parameter':
     from rclpy.parameter import Parameter
     return Parameter(name, value=value)
 

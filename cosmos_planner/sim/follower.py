@@ -12,11 +12,12 @@ Times are seconds of the controller's clock (sim time in the simulator).
 """
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from cosmos_planner.errors import ConfigError
+from cosmos_planner.geometry.transforms import Vector
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,9 @@ class TrajectoryFollower:
         self._hold: Optional[np.ndarray] = None
 
     # ------------------------------------------------------------------ commands
-    def start(self, now_s: float, current: Sequence[float], times: Sequence[float],
-              positions: Sequence[Sequence[float]], stamp_ns: int = 0) -> ExecutingPath:
+    def start(self, now_s: float, current: Vector, times: Vector,
+              positions: Union[Sequence[Sequence[float]], np.ndarray],
+              stamp_ns: int = 0) -> ExecutingPath:
         """Execute waypoints from ``now_s``, starting at ``current`` (the tool target)."""
         t = np.asarray(times, float).reshape(-1)
         p = np.asarray(positions, float).reshape(-1, 3)
@@ -113,7 +115,7 @@ class TrajectoryFollower:
         path.gripper = sched
         path.next_gripper = 0
 
-    def stop(self, hold_at: Sequence[float]) -> None:
+    def stop(self, hold_at: Vector) -> None:
         """Abandon the trajectory and hold ``hold_at`` (a stop, cancel or reset)."""
         self.path = None
         self._hold = np.asarray(hold_at, float).reshape(3).copy()

@@ -7,7 +7,7 @@ stable across platforms).
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -58,7 +58,7 @@ def sample_layout(seed: int, cfg: SimConfig) -> SceneLayout:
     rng = np.random.default_rng(seed)
     x0, x1, y0, y1 = cfg.table_region
     basket_r = math.hypot(*cfg.basket_half) + cfg.basket_wall_thickness
-    placed = []  # (x, y, radius)
+    placed: List[Tuple[float, float, float]] = []  # (x, y, radius)
 
     def draw(radius: float, what: str) -> Tuple[float, float]:
         for _ in range(MAX_TRIES):

@@ -9,6 +9,7 @@ import json
 import threading
 from typing import Any, Dict, List
 
+from rclpy.client import Client
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
@@ -23,7 +24,7 @@ class MonitorNode(Node):
     def __init__(self, planner: str = PLANNER_NODE_NAME, **kwargs: Any) -> None:
         super().__init__('sim_episode_monitor', **kwargs)
         self.task_pub = self.create_publisher(String, f'/{planner}/task', QoSProfile(depth=10))
-        self.replan_client = self.create_client(Trigger, f'/{planner}/replan')
+        self.replan_client: Client[Any, Any] = self.create_client(Trigger, f'/{planner}/replan')
         self._status_topic = f'/{planner}/status'
         self.create_subscription(String, self._status_topic, self._on_status,
                                  QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))

@@ -11,11 +11,17 @@ zero on reset).
 
 from pathlib import Path
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
 
 from cosmos_planner.errors import ConfigError
+
+if TYPE_CHECKING:  # rclpy and mujoco are imported only when recording
+    from rclpy.node import Node
+
+    from cosmos_planner.sim.follower import TrajectoryFollower
+    from cosmos_planner.sim.tabletop import TabletopSim
 
 #: Topics recorded per episode: (topic, message type).
 BAG_TOPICS = (
@@ -41,8 +47,8 @@ class EpisodeVideo:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         width, height = int(size[0]), int(size[1])
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*'mp4v'),
-                                       float(fps), (width, height))
+        self._writer: Optional[cv2.VideoWriter] = cv2.VideoWriter(
+            str(self.path), cv2.VideoWriter.fourcc(*'mp4v'), float(fps), (width, height))
         if not self._writer.isOpened():
             raise ConfigError(f'cannot write video {self.path} (OpenCV mp4v writer failed)')
         self.frames = 0
@@ -83,7 +89,8 @@ class EpisodeVideo:
                 self._writer = None
 
 
-def add_annotated_frame(video: EpisodeVideo, sim: Any, follower: Any, rgb: np.ndarray,
+def add_annotated_frame(video: EpisodeVideo, sim: 'TabletopSim',
+                        follower: 'TrajectoryFollower', rgb: np.ndarray,
                         lines: Sequence[str]) -> None:
     """Add ``rgb`` with the path being executed, the tool target and the task state."""
     from cosmos_planner.sim.camera import project
@@ -103,7 +110,7 @@ def add_annotated_frame(video: EpisodeVideo, sim: Any, follower: Any, rgb: np.nd
 class EpisodeBag:
     """Raw subscriptions on ``node`` written to an MCAP bag; ``close()`` finishes it."""
 
-    def __init__(self, node: Any, path: Path, now_ns: Callable[[], int],
+    def __init__(self, node: 'Node', path: Path, now_ns: Callable[[], int],
                  topics: Sequence[tuple] = BAG_TOPICS) -> None:
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 

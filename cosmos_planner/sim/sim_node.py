@@ -83,14 +83,14 @@ class SimNode(Node):
     def __init__(self, cfg: Optional[SimConfig] = None, ground_truth_path: Optional[str] = None,
                  node_name: str = 'sim', start: bool = True, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        config_file = self.declare_parameter('config_file', '').value
+        config_file: str = self.declare_parameter('config_file', '').value
         base = cfg or load_sim_config(Path(config_file) if config_file else None)
-        seed = self.declare_parameter('seed', base.seed).value
-        rtf = self.declare_parameter('real_time_factor', base.real_time_factor).value
-        rate = self.declare_parameter('camera_rate_hz', base.camera_rate_hz).value
-        width = self.declare_parameter('width', base.width).value
-        height = self.declare_parameter('height', base.height).value
-        gt_path = self.declare_parameter('ground_truth_path', ground_truth_path or '').value
+        seed: int = self.declare_parameter('seed', base.seed).value
+        rtf: float = self.declare_parameter('real_time_factor', base.real_time_factor).value
+        rate: float = self.declare_parameter('camera_rate_hz', base.camera_rate_hz).value
+        width: int = self.declare_parameter('width', base.width).value
+        height: int = self.declare_parameter('height', base.height).value
+        gt_path: str = self.declare_parameter('ground_truth_path', ground_truth_path or '').value
         self.cfg = base.replace(seed=int(seed), real_time_factor=float(rtf),
                                 camera_rate_hz=float(rate), width=int(width),
                                 height=int(height))

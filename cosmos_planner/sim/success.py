@@ -6,10 +6,11 @@ check on poses, not on what the planner claims.
 """
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
+from cosmos_planner.geometry.transforms import Vector
 from cosmos_planner.sim.config import SimConfig
 
 #: Below this height (world z) an object has fallen off the table.
@@ -38,7 +39,7 @@ class TaskState:
                 'object_error_m': self.object_error_m}
 
 
-def in_basket(position: Sequence[float], basket_center: Sequence[float],
+def in_basket(position: Vector, basket_center: Vector,
               cfg: SimConfig) -> bool:
     """Tell whether a point (an object's centre) is inside the basket's inner volume."""
     pos = np.asarray(position, float)
@@ -49,8 +50,8 @@ def in_basket(position: Sequence[float], basket_center: Sequence[float],
                 and cfg.basket_wall_thickness <= height <= cfg.basket_wall + RIM_MARGIN)
 
 
-def evaluate(time_s: float, position: Sequence[float], speed: float,
-             basket_center: Sequence[float], grasped: Optional[str],
+def evaluate(time_s: float, position: Vector, speed: float,
+             basket_center: Vector, grasped: Optional[str],
              cfg: SimConfig) -> TaskState:
     """Evaluate the target at ``position`` moving at ``speed`` (m/s)."""
     pos = np.asarray(position, float)

@@ -104,6 +104,7 @@ def choose_placement(n_params: int, device: str = 'auto', dtype: str = 'auto',
         raise ConfigError(f'device {device!r} asked for but no CUDA device is available')
     ram = available_ram_bytes() if ram_bytes is None else ram_bytes
     if wants_cuda or (device == 'auto' and cuda_free_bytes is not None):
+        assert cuda_free_bytes is not None  # checked above when CUDA is asked for
         gpu_dtype = 'bfloat16' if dtype == 'auto' else dtype
         need = needed_bytes(n_params, gpu_dtype)
         if need <= cuda_free_bytes:

@@ -130,9 +130,10 @@ def _train_tokenizer():
     base = len(vocab)
     for offset, token in enumerate(_SPECIAL_TOKENS + _PLAIN_ADDED_TOKENS):
         vocab[token] = base + offset
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None, bos_token=None,
-                               eos_token='<|im_end|>', pad_token='<|endoftext|>',
-                               model_max_length=262144)
+    # transformers annotates merges as str/list[str] and unk_token as str; it takes both.
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab, merges=merges, unk_token=None, bos_token=None,  # type: ignore[arg-type]
+        eos_token='<|im_end|>', pad_token='<|endoftext|>', model_max_length=262144)
     tokenizer.add_tokens([AddedToken(t, special=True, normalized=False)
                           for t in _SPECIAL_TOKENS], special_tokens=True)
     tokenizer.add_tokens([AddedToken(t, special=False, normalized=False)
@@ -170,7 +171,8 @@ def _write_into(folder: Path, seed: int) -> None:
     setattr(config, CONFIG_FLAG, True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Qwen3VLForConditionalGeneration(config).to(torch.bfloat16).eval()
+        model = Qwen3VLForConditionalGeneration(config)
+        model = model.to(torch.bfloat16).eval()  # type: ignore[arg-type]  # stub: device only
     model.generation_config = GenerationConfig(
         bos_token_id=eot, pad_token_id=eot, eos_token_id=[im_end, eot], do_sample=True,
         temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.0)

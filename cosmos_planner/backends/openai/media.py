@@ -112,7 +112,7 @@ def encode_mp4(frames_rgb: Sequence[np.ndarray], fps: float) -> bytes:
     tmp_root = '/dev/shm' if os.path.isdir('/dev/shm') else None
     with tempfile.TemporaryDirectory(prefix='cosmos_mp4_', dir=tmp_root) as tmp:
         path = os.path.join(tmp, 'clip.mp4')
-        writer = cv2.VideoWriter(path, cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*MP4_FOURCC),
+        writer = cv2.VideoWriter(path, cv2.CAP_FFMPEG, cv2.VideoWriter.fourcc(*MP4_FOURCC),
                                  float(fps), (out_w, out_h))
         try:
             if not writer.isOpened():
