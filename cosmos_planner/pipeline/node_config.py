@@ -1,8 +1,11 @@
 """The planner's parameters, and the ONE place they map onto the core configs.
 
-Every knob is a ``ParamSpec``: name, default, a description saying why it exists, and a
-range or a list of choices. ``check_parameter`` validates a value both at start and when it
-is changed at run time; a bad value is refused with a message that names the parameter.
+Every knob is a ``ParamSpec`` (``cosmos_planner.settings``, the package's one spec class):
+name, default, a description saying why it exists, and a range or a list of choices. The
+OpenAI backend's ``backend.*`` parameters are generated from ``OpenAICompatConfig``, whose
+fields declare them, and mapped back onto its options by ``OPENAI_OPTIONS``.
+``check_parameter`` validates a value both at start and when it is changed at run time; a
+bad value is refused with a message that names the parameter.
 ``node_config_from_values`` turns the flat values into one frozen ``NodeConfig`` holding the
 core configs (backend options, prompt preset, ingest, buffers, cameras, ``PipelineConfig``),
 so no other module reads parameters. It is plain Python because the node
@@ -23,56 +26,16 @@ clip (the prompt builder places their media after the primary's, before the text
 """
 
 from dataclasses import dataclass, field
-import math
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from cosmos_planner.backends.openai.config import OpenAICompatConfig
 from cosmos_planner.errors import ConfigError, PlannerError
 from cosmos_planner.pipeline.outputs import GripperSpec
+from cosmos_planner.settings import node_settings, ParamSpec, render_params_file
 
 #: Backend kinds the node accepts. ``faults`` is TEST-ONLY: it wraps ``replay`` in
 #: ``FaultInjectingBackend`` (delay/hang/error/garbage) to exercise cancel and failures.
 BACKEND_KINDS = ('local', 'replay', 'openai', 'expert', 'faults')
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One declared parameter: default (its type is the parameter's type), range, choices."""
-
-    name: str
-    default: Any
-    description: str
-    min: Optional[float] = None
-    max: Optional[float] = None
-    choices: Tuple[str, ...] = ()
-    read_only: bool = False
-    length: Optional[int] = None
-
-    def check(self, value: Any) -> Optional[str]:
-        """Why ``value`` is refused for this parameter, or None when it is acceptable."""
-        expected = type(self.default)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if expected in (list, tuple):
-            if not isinstance(value, (list, tuple)):
-                return f'{self.name} must be a list, got {value!r}'
-            if self.length is not None and len(value) != self.length:
-                return f'{self.name} must have {self.length} elements, got {len(value)}'
-            for v in value:
-                if isinstance(v, float) and not math.isfinite(v):
-                    return f'{self.name} contains a non-finite number {v!r}'
-            return None
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            return (f'{self.name} must be {expected.__name__}, '
-                    f'got {type(value).__name__} {value!r}')
-        if isinstance(value, float) and not math.isfinite(value):
-            return f'{self.name} must be finite, got {value!r}'
-        if self.min is not None and value < self.min:
-            return f'{self.name}={value!r} is below the minimum {self.min:g}'
-        if self.max is not None and value > self.max:
-            return f'{self.name}={value!r} is above the maximum {self.max:g}'
-        if self.choices and value not in self.choices:
-            return f'{self.name}={value!r} is not one of {", ".join(self.choices)}'
-        return None
 
 
 def _s(name: str, default: Any, description: str, **kw: Any) -> ParamSpec:
@@ -98,22 +61,8 @@ NODE_PARAMS: Tuple[ParamSpec, ...] = (
        'float32).', choices=('auto', 'float16', 'bfloat16', 'float32'), read_only=True),
     _s('backend.constrained', True, 'Constrain local decoding to the answer schema '
        '(xgrammar), so answers always parse.', read_only=True),
-    _s('backend.base_url', 'http://127.0.0.1:8000/v1', 'OpenAI-compatible server URL '
-       '(backend.kind openai).', read_only=True),
-    _s('backend.api_key_env', 'OPENAI_API_KEY', 'Environment variable holding the server '
-       'API key (never a parameter: parameters are visible to every node).', read_only=True),
-    _s('backend.timeout_s', 60.0, 'Request timeout of remote backends, seconds.',
-       min=0.1, max=3600.0, read_only=True),
-    _s('backend.media', 'video', 'How remote backends send a clip: video (one base64 MP4 at '
-       'the clip\'s real fps) or images (one JPEG per frame; any OpenAI-compatible server, '
-       'but the model loses the timing between frames).', choices=('video', 'images'),
-       read_only=True),
-    _s('backend.schema_mode', 'structured_outputs', 'How remote backends send the answer '
-       'schema: structured_outputs (vLLM >= 0.12), response_format (json_schema) or none '
-       '(servers that support neither; the parser still validates every answer).',
-       choices=('structured_outputs', 'response_format', 'none'), read_only=True),
-    _s('backend.max_retries', 2, 'Retries of retryable remote failures (5xx, timeouts, broken '
-       'connections) with exponential backoff.', min=0, max=10, read_only=True),
+    # backend.base_url ... backend.max_retries: declared by the OpenAI backend's config
+    *node_settings(OpenAICompatConfig, 'backend.'),
     _s('backend.replay_path', '', 'JSONL of recorded answers (backend.kind replay/faults).',
        read_only=True),
     _s('backend.expert_ground_truth', '', 'Ground-truth state file of the simulator for '
@@ -206,17 +155,7 @@ def pipeline_specs() -> Tuple[ParamSpec, ...]:
     """
     from cosmos_planner.pipeline.config import PipelineConfig
 
-    specs = []
-    for name, entry in PipelineConfig.flat_defaults().items():
-        default = entry.default
-        if entry.type == 'double_array':
-            default = [float(v) for v in default]
-        elif entry.type == 'double':
-            default = float(default)
-        specs.append(ParamSpec(name, default, entry.description, min=entry.min,
-                               max=entry.max, choices=tuple(entry.choices or ()),
-                               length=entry.length))
-    return tuple(specs)
+    return tuple(PipelineConfig.flat_defaults().values())
 
 
 def pipeline_names() -> Tuple[str, ...]:
@@ -326,12 +265,22 @@ def _backend_options(v: Mapping[str, Any]) -> Dict[str, Any]:
                     grounding=v['ground.mode'],
                     plane_z=-plane[3] / plane[2] if horizontal else 0.0)
     elif kind == 'openai':
-        opts.update(base_url=v['backend.base_url'], model=v['backend.model'] or None,
-                    api_key_env=v['backend.api_key_env'], timeout_s=v['backend.timeout_s'],
-                    media=v['backend.media'], schema_mode=v['backend.schema_mode'],
-                    max_retries=v['backend.max_retries'])
+        opts.update(_openai_options(v))
     if v['backend.record_path']:
         opts['record_path'] = v['backend.record_path']
+    return opts
+
+
+#: ``backend.NAME`` parameters -> OpenAI backend option ``NAME``: the node-facing settings
+#: of ``OpenAICompatConfig`` (``setting(..., node=True)``) plus the shared ``backend.model``.
+OPENAI_OPTIONS: Tuple[str, ...] = ('model',) + tuple(
+    spec.name[len('backend.'):] for spec in node_settings(OpenAICompatConfig, 'backend.'))
+
+
+def _openai_options(v: Mapping[str, Any]) -> Dict[str, Any]:
+    """Options of the OpenAI backend, one per entry of ``OPENAI_OPTIONS`` ('' model: None)."""
+    opts = {name: v['backend.' + name] for name in OPENAI_OPTIONS}
+    opts['model'] = opts['model'] or None
     return opts
 
 
@@ -500,50 +449,23 @@ def validate_changes(specs: Mapping[str, ParamSpec], current: Mapping[str, Any],
 
 # --- the shipped params file ---------------------------------------------------------------
 
-def _yaml_value(value: Any) -> str:
-    import json
-
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    if isinstance(value, str):
-        plain_ok = value and not any(c in value for c in ':#,{}[]&*!|>\'"%@`') and \
-            value.lower() not in ('true', 'false', 'yes', 'no', 'on', 'off', 'null', '~')
-        return value if plain_ok else json.dumps(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return '[' + ', '.join(_yaml_value(v) for v in value) + ']'
-    return str(value)
-
-
 def render_params_yaml(camera_names: Sequence[str] = ('camera',)) -> str:
     """``config/planner.yaml``: every parameter with its default, description and range.
 
     Regenerate with ``python -m cosmos_planner.ros.params > config/planner.yaml``; a test
     fails when the file and the declarations drift apart.
     """
-    import textwrap
-
-    lines = [
-        '# Parameters of the cosmos_planner node (planner_node), generated by',
-        '# `python -m cosmos_planner.ros.params`. Every declared parameter is listed with its',
-        '# default; `ros2 param describe /cosmos_planner NAME` shows the same text and range.',
-        '# Read-only parameters (backend, cameras, ingest, buffer, qos) cannot change at run',
-        '# time. Write doubles with a decimal point (0.0, not 0): ROS refuses an integer for a',
-        '# double parameter. Add a camera by listing it in cameras.names and adding its',
-        '# cameras.NAME.* entries.',
-        'cosmos_planner:',
-        '  ros__parameters:',
+    header = [
+        'Parameters of the cosmos_planner node (planner_node), generated by',
+        '`python -m cosmos_planner.ros.params`. Every declared parameter is listed with its',
+        'default; `ros2 param describe /cosmos_planner NAME` shows the same text and range.',
+        'Read-only parameters (backend, cameras, ingest, buffer, qos) cannot change at run',
+        'time. Write doubles with a decimal point (0.0, not 0): ROS refuses an integer for a',
+        'double parameter. Add a camera by listing it in cameras.names and adding its',
+        'cameras.NAME.* entries.',
     ]
-    for name, spec in all_specs(list(camera_names)).items():
-        notes = []
-        if spec.min is not None and spec.max is not None:
-            notes.append(f'range {spec.min:g} to {spec.max:g}')
-        if spec.choices:
-            notes.append('one of ' + ', '.join(spec.choices))
-        if spec.read_only:
-            notes.append('read-only')
-        text = spec.description + (f' [{"; ".join(notes)}]' if notes else '')
-        lines += ['    # ' + line for line in textwrap.wrap(text, 88)]
-        lines.append(f'    {name}: {_yaml_value(spec.default)}')
-    return '\n'.join(lines) + '\n'
+    specs = all_specs(list(camera_names))
+    comments = {name: spec.description + (f' [{spec.notes()}]' if spec.notes() else '')
+                for name, spec in specs.items()}
+    return render_params_file({name: spec.default for name, spec in specs.items()},
+                              header=header, comments=comments)
