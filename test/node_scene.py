@@ -202,13 +202,13 @@ def compressed_depth_msg(depth_m: np.ndarray, stamp_ns: int,
 
 # --- replay recordings -----------------------------------------------------------------------
 
-def request_fingerprint(params: Dict[str, Any], messages: Sequence[Tuple[str, Any]],
-                        task: str) -> str:
-    """Compute the fingerprint the node computes for ``task`` after ``messages``.
+def node_request(params: Dict[str, Any], messages: Sequence[Tuple[str, Any]],
+                 task: str) -> Any:
+    """Build the ``GenerationRequest`` the node builds for ``task`` after ``messages``.
 
     Built with the node's own config mapping, ingest, buffers and prompt builder from the
     same messages (``(topic, msg)``; topics ``NAME/image``, ``NAME/image/compressed``), so
-    a recorded answer keyed by it is what the node's replay backend finds.
+    an answer recorded for it is what the node's replay backend finds.
     """
     from cosmos_planner.model import prompts
     from cosmos_planner.frames.ingest import FrameIngest
@@ -228,18 +228,23 @@ def request_fingerprint(params: Dict[str, Any], messages: Sequence[Tuple[str, An
         elif topic.endswith('/image/compressed'):
             buffers.push(m.frame_from_compressed_msg(msg, ingest, camera))
     clip = buffers.snapshot(cfg.primary, context=list(cfg.context_cameras))
-    request = prompts.build_request(prompts.load_preset(cfg.preset), clip, task,
-                                    cfg.reasoning)
-    return request.fingerprint()
+    return prompts.build_request(prompts.load_preset(cfg.preset), clip, task, cfg.reasoning)
 
 
-def write_recording(path: Path, entries: Sequence[Tuple[str, str]]) -> Path:
-    """Write a replay JSONL (``backends.recording`` format) of (fingerprint, text)."""
-    with open(path, 'w') as f:
-        for fingerprint, text in entries:
-            f.write(json.dumps({'v': 1, 'fingerprint': fingerprint, 'text': text,
-                                'model': 'recorded-test-model', 'backend': 'test'}) + '\n')
-    return path
+def request_fingerprint(params: Dict[str, Any], messages: Sequence[Tuple[str, Any]],
+                        task: str) -> str:
+    """Compute the fingerprint the node computes for ``task`` after ``messages``."""
+    return node_request(params, messages, task).fingerprint()
+
+
+def write_recording(path: Path, entries: Sequence[Tuple[Any, str]]) -> Path:
+    """Write a replay recording of (request, answer text) with ``backends.recording``.
+
+    The recording module owns the format; writing through it means a change there cannot
+    leave these tests replaying a format the node no longer reads.
+    """
+    from planner_helpers import write_recording as write
+    return write(path, entries, model='recorded-test-model')
 
 
 # --- JSON Schema (the subset the plan schema uses; jsonschema is not installed here) --------

@@ -7,11 +7,12 @@ JSONL format that ``RecordingBackend`` writes and ``ReplayBackend`` reads.
 
 import json
 from pathlib import Path
-from typing import Iterable, Tuple
+from typing import Any, Dict, Iterable, Tuple
 
 import numpy as np
 
-from cosmos_planner.model.protocol import GenerationRequest
+from cosmos_planner.backends.recording import RecordingBackend
+from cosmos_planner.model.protocol import Completion, GenerationRequest
 from cosmos_planner.frames.types import Clip
 from cosmos_planner.frames.media import frame_from_rgb
 from cosmos_planner.model.prompts import build_request
@@ -64,14 +65,36 @@ def request_for(clip: Clip, preset: str = 'plan', task: str = TASK,
     return build_request(preset, clip, task, reasoning)
 
 
+class _Recorded:
+    """A backend answering the text it is given, with fixed metadata (for recordings)."""
+
+    name = 'test'
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.text = ''
+
+    def generate(self, request: GenerationRequest, *args: Any, **kwargs: Any) -> Completion:
+        return Completion(text=self.text, model=self.model, backend=self.name,
+                          generate_ms=1.0)
+
+    def cancel(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to stop: the answer is returned at once."""
+
+    def health(self) -> Dict[str, Any]:
+        return {'ok': True}
+
+
 def write_recording(path: Path, items: Iterable[Tuple[GenerationRequest, str]],
                     model: str = 'recorded-model') -> Path:
-    """Write answers in the JSONL recording format, one line per (request, text)."""
-    with open(path, 'a', encoding='utf-8') as f:
+    """Append answers to a recording, one line per (request, text).
+
+    Written by ``RecordingBackend`` itself, which owns the format, rather than by hand: the
+    tests then replay exactly what a recorded run leaves behind.
+    """
+    inner = _Recorded(model)
+    with RecordingBackend(inner, path) as recorder:
         for request, text in items:
-            f.write(json.dumps({
-                'v': 1, 'fingerprint': request.fingerprint(), 'preset': request.preset,
-                'task': request.task, 'text': text, 'reasoning': None,
-                'finish_reason': 'stop', 'model': model, 'backend': 'test',
-                'prompt_tokens': 0, 'completion_tokens': 0, 'generate_ms': 1.0}) + '\n')
+            inner.text = text
+            recorder.generate(request)
     return path

@@ -418,3 +418,217 @@ class SimClock:
         """Stop publishing."""
         self._stop.set()
         self._thread.join(2)
+
+
+# --- the planner node under test ------------------------------------------------------------
+
+#: The node's fully qualified name with the default parameters.
+NODE = '/cosmos_planner'
+NS = 1_000_000_000
+#: ``~/status`` events that report a request's progress, not what became of it.
+PROGRESS_STATUSES = ('accepted', 'generating')
+
+
+def status_data(msg: Any) -> Dict[str, Any]:
+    """Return a ``~/status`` message as its JSON object."""
+    import json
+    return json.loads(msg.data)
+
+
+def is_final(msg: Any, task_id: str) -> bool:
+    """Whether ``msg`` says how the request of ``task_id`` ended (not a progress event)."""
+    data = status_data(msg)
+    return (data.get('task_id') == task_id
+            and data.get('status') not in (None, *PROGRESS_STATUSES))
+
+
+def diag_dict(msg: Any) -> Dict[str, Dict[str, str]]:
+    """Return a DiagnosticArray as {status name: {key: value, '_message', '_level'}}."""
+    return {s.name: dict({kv.key: kv.value for kv in s.values}, _message=s.message,
+                         _level=str(int.from_bytes(s.level, 'little')))
+            for s in msg.status}
+
+
+class NodeHarness:
+    """The planner node in its own process plus this process's peer, clock and collectors.
+
+    Why one class: every node test needs the same start (a params file, the console script,
+    a private ROS domain), the same teardown order (clock, peer, process, domain) even when
+    an assertion fails, the same sim clock the node is known to have seen, and the same
+    waits for a status or a diagnostics counter. Each wait is bounded and says what it
+    missed, so a slow machine fails a test instead of passing it without testing anything.
+
+    ``clock_ns`` starts ``/clock`` at once; ``set_clock`` starts it on first use otherwise
+    (sim time before the first ``/clock``). ``extra_args`` go after ``--ros-args``.
+    """
+
+    def __init__(self, tmp: Path, params: Dict[str, Any], sim_time: bool = False,
+                 clock_ns: Optional[int] = None, extra_args: Sequence[str] = (),
+                 env: Optional[Dict[str, str]] = None, status_depth: int = 200,
+                 diagnostics_depth: int = 100) -> None:
+        """Start the node process and the peer; collect ``~/status`` and ``/diagnostics``."""
+        from diagnostic_msgs.msg import DiagnosticArray
+        from std_msgs.msg import String
+
+        self.domain = claim_domain_id()
+        self.clock: Optional[SimClock] = None
+        self.peer: Optional[RosPeer] = None
+        params_file = write_params_file(Path(tmp) / 'params.yaml', 'cosmos_planner', params)
+        cmd = node_command('planner_node', 'cosmos_planner.ros.planner_node') + [
+            '--ros-args', '--params-file', str(params_file)]
+        if sim_time:
+            cmd += ['-p', 'use_sim_time:=true']
+        self.node = NodeProcess(cmd + list(extra_args), self.domain, Path(tmp) / 'node.log',
+                                env)
+        try:
+            self.node.start()
+            self.peer = RosPeer(self.domain)
+            if clock_ns is not None:
+                self.clock = SimClock(self.peer, clock_ns)
+            self.status = self.peer.collect(String, NODE + '/status', depth=status_depth)
+            self.diagnostics = self.peer.collect(DiagnosticArray, '/diagnostics',
+                                                 depth=diagnostics_depth)
+            self.task_pub = self.peer.publisher(String, NODE + '/task')
+        except BaseException:
+            self.close()
+            raise
+
+    # -- start and stop ----------------------------------------------------------------------
+    def wait_active(self, publishers: Sequence[Any] = (), outputs: Sequence[str] = ()) -> None:
+        """Wait until the node is active, subscribed and publishing.
+
+        ``publishers`` (and the task publisher) must be matched by the node's subscriptions;
+        ``outputs`` are private output names (``'plan'``) this peer must see published.
+        """
+        state = self.peer.wait_for_lifecycle_state(NODE, 'active', 60, self.node.alive)
+        assert state == 'active', f'node not active ({state!r}):\n{self.output()}'
+        for pub in (*publishers, self.task_pub):
+            assert self.peer.wait_for_subscribers(pub), \
+                f'node never subscribed to {pub.topic_name}'
+        for name in outputs:
+            assert self.peer.wait_for_publishers(NODE + '/' + name), name
+
+    def close(self) -> None:
+        """Stop the clock, the peer and the node, and give the domain back (always all)."""
+        try:
+            if self.clock is not None:
+                self.clock.stop()
+            if self.peer is not None:
+                self.peer.close()
+        finally:
+            self.node.stop()
+            release_domain_id(self.domain)
+
+    def __enter__(self) -> 'NodeHarness':
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def output(self, chars: int = 3000) -> str:
+        """Return the end of the node's log (for assertion messages)."""
+        return self.node.output()[-chars:]
+
+    # -- time --------------------------------------------------------------------------------
+    def set_clock(self, ns: int) -> int:
+        """Publish ``ns`` on /clock and wait until the node's diagnostics are stamped with it.
+
+        The stamp is the node's ROS time when it published them, so this proves the node
+        saw the new time (forwards or back) before the test goes on.
+        """
+        if self.clock is None:
+            self.clock = SimClock(self.peer, ns)
+        self.clock.set(ns)
+        col = self.diagnostics
+        msg = col.wait_for(lambda d: d.header.stamp.sec * NS + d.header.stamp.nanosec == ns,
+                           10, start=max(0, col.count() - 1))
+        assert msg is not None, f'the node never saw the sim clock at {ns} ns'
+        return ns
+
+    # -- tasks and statuses ------------------------------------------------------------------
+    def send(self, task_id: str, text: str = 'put the block on the plate') -> None:
+        """Publish a task with its id."""
+        import json
+
+        from std_msgs.msg import String
+        self.task_pub.publish(String(data=json.dumps({'task': text, 'task_id': task_id})))
+
+    def wait_status(self, task_id: str, *statuses: str, timeout: float = 10.0,
+                    start: int = 0) -> Optional[Dict[str, Any]]:
+        """First status of ``task_id`` among ``statuses`` (from index ``start``), or None."""
+        def match(msg: Any) -> bool:
+            data = status_data(msg)
+            return data.get('task_id') == task_id and data.get('status') in statuses
+        msg = self.status.wait_for(match, timeout, start)
+        return None if msg is None else status_data(msg)
+
+    def final_status(self, task_id: str, timeout: float = 20.0,
+                     start: int = 0) -> Dict[str, Any]:
+        """Return the status that ends the request of ``task_id`` (asserts it came)."""
+        msg = self.status.wait_for(lambda m: is_final(m, task_id), timeout, start)
+        assert msg is not None, f'no final status for {task_id}:\n{self.output()}'
+        return status_data(msg)
+
+    def task(self, task_id: str, text: str = 'put the block on the plate') -> Dict[str, Any]:
+        """Send a task and return its final status."""
+        self.send(task_id, text)
+        return self.final_status(task_id)
+
+    def wait_generating(self, task_id: str, timeout: float = 10.0,
+                        start: int = 0) -> Dict[str, Any]:
+        """Wait until the node says the backend started generating for ``task_id``.
+
+        Asserts the request has not ended yet, so "generating" is still true afterwards
+        for a backend that does not answer by itself (a hang).
+        """
+        started = self.wait_status(task_id, 'generating', timeout=timeout, start=start)
+        assert started is not None, f'{task_id} never reached the backend:\n{self.output()}'
+        final = self.status.wait_for(lambda m: is_final(m, task_id), 0, start)
+        assert final is None, f'{task_id} ended instead of generating: {final.data}'
+        return started
+
+    # -- diagnostics -------------------------------------------------------------------------
+    def diag(self, timeout: float = 10.0,
+             pred: Callable[[Dict[str, Dict[str, str]]], bool] = lambda d: True
+             ) -> Dict[str, Dict[str, str]]:
+        """Return the next /diagnostics (the newest on) satisfying ``pred``, as ``diag_dict``."""
+        col = self.diagnostics
+        msg = col.wait_for(lambda m: pred(diag_dict(m)), timeout,
+                           start=max(0, col.count() - 1))
+        assert msg is not None, 'no matching /diagnostics'
+        return diag_dict(msg)
+
+    def diag_value(self, part: str, key: str) -> int:
+        """Return an integer of the newest /diagnostics (0 when absent).
+
+        ``part`` and ``key`` as in ``('camera cam0', 'frames')`` or
+        ``('planner', 'outcome.ok')``.
+        """
+        status = self.diag().get(f'cosmos_planner: {part}', {})
+        return int(status.get(key, 0))
+
+    def wait_diag_value(self, part: str, key: str, at_least: int,
+                        timeout: float = 10.0) -> int:
+        """Wait until a diagnostics counter reaches ``at_least``; return its value then.
+
+        On timeout, return the newest value instead, for the caller's assertion message.
+        """
+        name = f'cosmos_planner: {part}'
+        col = self.diagnostics
+        msg = col.wait_for(lambda m: int(diag_dict(m).get(name, {}).get(key, 0)) >= at_least,
+                           timeout, start=max(0, col.count() - 1))
+        if msg is None:
+            return self.diag_value(part, key)
+        return int(diag_dict(msg)[name][key])
+
+    def wait_outcome_counted(self, status: str, at_least: int,
+                             timeout: float = 10.0) -> Dict[str, str]:
+        """Wait until the node counted ``at_least`` outcomes ``status``.
+
+        Returns the planner's diagnostics then; its ``outcome.ok`` says how many plans the
+        node ever published, which is how a test proves that nothing was published.
+        """
+        key = f'outcome.{status}'
+        found = self.diag(timeout, lambda d: int(d['cosmos_planner: planner']
+                                                 .get(key, 0)) >= at_least)
+        return found['cosmos_planner: planner']

@@ -31,7 +31,6 @@ import time
 from typing import Any, Dict, Iterator, List
 import zlib
 
-from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 import jsonschema
 import numpy as np
@@ -40,15 +39,11 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
 import node_scene as scene
-from ros_helpers import claim_domain_id, NodeProcess, node_command
-from ros_helpers import release_domain_id, RosPeer, wait_until
-from ros_helpers import write_params_file
+from ros_helpers import NODE, NodeHarness, wait_until
 
 from cosmos_planner.resources import config_path
 from cosmos_planner.ros.messages import make_header
 
-NODE = '/cosmos_planner'
-NS = 1_000_000_000
 POINTS = [(300, 375), (400, 500), (500, 625)]
 ANSWER = json.dumps({'next_action': 'pick up the block', 'steps': ['grasp it'],
                      'trajectory': [{'point_2d': list(p)} for p in POINTS]})
@@ -76,17 +71,12 @@ PARAMS: Dict[str, Any] = {
 }
 
 
-class Harness:
-    """The node process plus publishers and collectors in this process."""
+class Harness(NodeHarness):
+    """The shared node harness plus publishers on every input topic and ``~/plan``."""
 
     def __init__(self, tmp: Path) -> None:
         """Start the node and this process's peer."""
-        self.domain = claim_domain_id()
-        params = write_params_file(tmp / 'params.yaml', 'cosmos_planner', PARAMS)
-        cmd = node_command('planner_node', 'cosmos_planner.ros.planner_node') + [
-            '--ros-args', '--params-file', str(params)]
-        self.node = NodeProcess(cmd, self.domain, tmp / 'node.log').start()
-        self.peer = RosPeer(self.domain)
+        super().__init__(tmp, PARAMS, status_depth=500, diagnostics_depth=100)
         p = self.peer
         self.pubs = {
             'cam0/image': p.publisher(Image, 'cam0/image', depth=100),
@@ -96,55 +86,17 @@ class Harness:
                                                  depth=100),
             'cam1/camera_info': p.publisher(CameraInfo, 'cam1/camera_info', depth=100),
             'ee_pose': p.publisher(PoseStamped, 'ee_pose', depth=100),
-            'task': p.publisher(String, NODE + '/task'),
+            'task': self.task_pub,
         }
-        self.status = p.collect(String, NODE + '/status', depth=500)
         self.plans = p.collect(String, NODE + '/plan', depth=100)
-        self.diags = p.collect(DiagnosticArray, '/diagnostics', depth=100)
 
     def start(self) -> None:
         """Wait until the node is active and subscribed to everything."""
-        state = self.peer.wait_for_lifecycle_state(NODE, 'active', 60, self.node.alive)
-        assert state == 'active', self.node.output()[-3000:]
-        for name, pub in self.pubs.items():
-            assert self.peer.wait_for_subscribers(pub), name
-
-    def close(self) -> None:
-        """Stop the peer and the node."""
-        try:
-            self.peer.close()
-        finally:
-            self.node.stop()
-            release_domain_id(self.domain)
-
-    def diag(self) -> Dict[str, Dict[str, str]]:
-        """Return the newest /diagnostics as {status name: {key: value}}."""
-        assert wait_until(lambda: self.diags.count() > 0, 10)
-        return {s.name: {kv.key: kv.value for kv in s.values}
-                for s in self.diags.messages[-1].status}
-
-    def value(self, camera_or_part: str, key: str) -> int:
-        """Return one integer counter of the newest diagnostics (0 when absent)."""
-        status = self.diag().get(f'cosmos_planner: {camera_or_part}', {})
-        return int(status.get(key, 0))
-
-    def wait_value(self, camera_or_part: str, key: str, at_least: int) -> int:
-        """Wait until a diagnostics counter reaches ``at_least``; return its value."""
-        wait_until(lambda: self.value(camera_or_part, key) >= at_least, 10)
-        return self.value(camera_or_part, key)
-
-    def task(self, task_id: str, text: str = 'put the block on the plate') -> Dict[str, Any]:
-        """Send a task and return its final status."""
-        self.pubs['task'].publish(String(data=json.dumps({'task': text,
-                                                          'task_id': task_id})))
-        msg = self.status.wait_for(lambda m: _final(m, task_id), 20)
-        assert msg is not None, f'no final status for {task_id}:\n' + \
-            self.node.output()[-3000:]
-        return json.loads(msg.data)
+        self.wait_active(list(self.pubs.values()))
 
     def good_frames(self, stamp_ns: int, depth: np.ndarray) -> None:
         """Publish valid frames of both cameras, depth and a pose; wait until buffered."""
-        before = self.value('camera cam0', 'frames')
+        before = self.diag_value('camera cam0', 'frames')
         self.pubs['cam0/image'].publish(scene.raw_image(scene.colour_image(1), stamp_ns))
         self.pubs['cam0/depth'].publish(scene.depth_msg(depth, stamp_ns))
         self.pubs['cam1/image/compressed'].publish(
@@ -153,13 +105,7 @@ class Harness:
         pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = 0.0, 0.0, 0.3
         pose.pose.orientation.w = 1.0
         self.pubs['ee_pose'].publish(pose)
-        assert self.wait_value('camera cam0', 'frames', before + 1) == before + 1
-
-
-def _final(msg: Any, task_id: str) -> bool:
-    data = json.loads(msg.data)
-    return (data.get('task_id') == task_id
-            and data.get('status') not in (None, 'accepted', 'generating'))
+        assert self.wait_diag_value('camera cam0', 'frames', before + 1) == before + 1
 
 
 @pytest.fixture(scope='module')
@@ -170,8 +116,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         h.pubs['cam0/camera_info'].publish(scene.camera_info(0))
         h.pubs['cam1/camera_info'].publish(
             scene.camera_info(0, 'cam1_optical', 320, 240, distorted=False))
-        assert wait_until(lambda: h.value('camera cam0', 'camera_infos') >= 1
-                          and h.value('camera cam1', 'camera_infos') >= 1, 10)
+        assert wait_until(lambda: h.diag_value('camera cam0', 'camera_infos') >= 1
+                          and h.diag_value('camera cam1', 'camera_infos') >= 1, 10)
         yield h
     finally:
         h.close()
@@ -288,22 +234,32 @@ BROKEN: List[tuple] = [
 def test_broken_inputs_are_counted_per_reason_and_never_become_frames(
         harness: Harness) -> None:
     h = harness
-    frames0 = {c: h.value(f'camera {c}', 'frames') for c in ('cam0', 'cam1')}
-    depth0 = h.value('camera cam0', 'depth_frames')
+    frames0 = {c: h.diag_value(f'camera {c}', 'frames') for c in ('cam0', 'cam1')}
+    depth0 = h.diag_value('camera cam0', 'depth_frames')
     for topic, make, where, key in BROKEN:
-        before = h.value(where, key)
+        before = h.diag_value(where, key)
         for _ in range(REPEAT):
             h.pubs[topic].publish(make())
-        after = h.wait_value(where, key, before + REPEAT)
+        after = h.wait_diag_value(where, key, before + REPEAT)
         assert after == before + REPEAT, (make.__name__, key, before, after, h.diag()[
             f'cosmos_planner: {where}'])
         assert h.node.alive(), h.node.output()[-3000:]
-    time.sleep(0.3)     # a late frame counted after all would show up here
+    # One good message after the broken ones on each frame topic: a topic delivers in order,
+    # so once these are counted every broken message before them was handled too, and a
+    # broken one that had become a frame after all would show up as one frame too many.
+    stamp = _now()
+    h.pubs['cam0/image'].publish(scene.raw_image(scene.colour_image(1), stamp))
+    h.pubs['cam0/depth'].publish(scene.depth_msg(scene.depth_image(), stamp))
+    h.pubs['cam1/image/compressed'].publish(
+        scene.jpeg_image(scene.colour_image(2, 320, 240), stamp))
+    assert h.wait_diag_value('camera cam0', 'frames', frames0['cam0'] + 1) > frames0['cam0']
+    assert h.wait_diag_value('camera cam1', 'frames', frames0['cam1'] + 1) > frames0['cam1']
+    assert h.wait_diag_value('camera cam0', 'depth_frames', depth0 + 1) > depth0
     for cam in ('cam0', 'cam1'):
-        assert h.value(f'camera {cam}', 'frames') == frames0[cam]
-    assert h.value('camera cam0', 'depth_frames') == depth0
+        assert h.diag_value(f'camera {cam}', 'frames') == frames0[cam] + 1
+    assert h.diag_value('camera cam0', 'depth_frames') == depth0 + 1
     total = sum(1 for _ in BROKEN) * REPEAT
-    bad = h.value('camera cam0', 'bad_inputs') + h.value('camera cam1', 'bad_inputs')
+    bad = h.diag_value('camera cam0', 'bad_inputs') + h.diag_value('camera cam1', 'bad_inputs')
     assert bad >= total
 
 

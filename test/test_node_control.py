@@ -16,24 +16,19 @@ Runtime: about 10-20 s (one node start; the hangs are all cancelled).
 import json
 from pathlib import Path
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
-from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 import pytest
 from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import MultiDOFJointTrajectory
 
 import node_scene as scene
-from ros_helpers import claim_domain_id, NodeProcess, node_command, release_domain_id
-from ros_helpers import RosPeer, SimClock, write_params_file
+from ros_helpers import NODE, NodeHarness, NS
 
 from cosmos_planner.ros.messages import make_header
 
-NODE = '/cosmos_planner'
-NS = 1_000_000_000
 EFFECT_S = 2.0
 EE_POSITION = (0.1, 0.2, 0.3)
 
@@ -47,42 +42,22 @@ PARAMS: Dict[str, Any] = {
 }
 
 
-class Harness:
-    """Node process (hanging backend) plus publishers/collectors in this process."""
+class Harness(NodeHarness):
+    """The shared node harness (hanging backend) plus cam0, its CameraInfo and EE poses."""
 
     def __init__(self, tmp: Path) -> None:
-        self.domain = claim_domain_id()
-        params_file = write_params_file(tmp / 'params.yaml', 'cosmos_planner', PARAMS)
-        cmd = node_command('planner_node', 'cosmos_planner.ros.planner_node') + [
-            '--ros-args', '--params-file', str(params_file), '-p', 'use_sim_time:=true']
-        self.node = NodeProcess(cmd, self.domain, tmp / 'node.log').start()
-        self.peer = RosPeer(self.domain)
-        self.clock = SimClock(self.peer, 10 * NS)
+        super().__init__(tmp, PARAMS, sim_time=True, clock_ns=10 * NS, status_depth=50,
+                         diagnostics_depth=20)
         p = self.peer
         self.image = p.publisher(Image, 'cam0/image')
         self.info = p.publisher(CameraInfo, 'cam0/camera_info')
         self.ee = p.publisher(PoseStamped, 'ee_pose')
-        self.task_pub = p.publisher(String, NODE + '/task')
-        self.status = p.collect(String, NODE + '/status')
         self.trajectory = p.collect(MultiDOFJointTrajectory, NODE + '/trajectory')
-        self.diagnostics = p.collect(DiagnosticArray, '/diagnostics', depth=20)
         self.sent = 0
 
     def start(self) -> None:
-        state = self.peer.wait_for_lifecycle_state(NODE, 'active', 60, self.node.alive)
-        assert state == 'active', f'node not active ({state!r}):\n{self.node.output()}'
-        for pub in (self.image, self.info, self.ee, self.task_pub):
-            assert self.peer.wait_for_subscribers(pub), pub.topic_name
-        assert self.peer.wait_for_publishers(NODE + '/trajectory')
+        self.wait_active((self.image, self.info, self.ee), outputs=('trajectory',))
         self.info.publish(scene.camera_info(0))
-
-    def close(self) -> None:
-        try:
-            self.clock.stop()
-            self.peer.close()
-        finally:
-            self.node.stop()
-            release_domain_id(self.domain)
 
     def frames(self, *stamps_s: float) -> None:
         """Set the clock just past these stamps, then publish cam0 frames and EE poses."""
@@ -104,33 +79,10 @@ class Harness:
             for st in d.status for kv in st.values), 10, start=self.diagnostics.count())
         assert msg is not None, 'the node did not buffer the frames'
 
-    def set_clock(self, ns: int) -> None:
-        """Set sim time and wait until the node's diagnostics carry it."""
-        self.clock.set(ns)
-        col = self.diagnostics
-        msg = col.wait_for(lambda d: d.header.stamp.sec * NS + d.header.stamp.nanosec == ns,
-                           10, start=max(0, col.count() - 1))
-        assert msg is not None, 'node never saw the sim clock'
-
-    def send(self, task_id: str, text: str = 'stack the cups') -> None:
-        self.task_pub.publish(String(data=json.dumps({'task': text, 'task_id': task_id})))
-
-    def wait_status(self, task_id: str, *statuses: str, timeout: float = 10.0,
-                    start: int = 0) -> Optional[Dict[str, Any]]:
-        """First status of ``task_id`` among ``statuses`` (from index ``start``), or None."""
-        def match(msg: String) -> bool:
-            data = json.loads(msg.data)
-            return data.get('task_id') == task_id and data.get('status') in statuses
-        msg = self.status.wait_for(match, timeout, start)
-        return None if msg is None else json.loads(msg.data)
-
     def generating(self, task_id: str) -> None:
-        """Wait until ``task_id`` was accepted and has had time to reach the backend."""
-        assert self.wait_status(task_id, 'accepted') is not None, self.node.output()[-2000:]
-        time.sleep(0.3)
-        final = self.wait_status(task_id, 'ok', 'no_frames', 'stale', 'grounding_failed',
-                                 'backend_failed', timeout=0.1)
-        assert final is None, f'{task_id} ended instead of generating: {final}'
+        """Wait until ``task_id`` was accepted and the node says its backend is generating."""
+        assert self.wait_status(task_id, 'accepted') is not None, self.output(2000)
+        self.wait_generating(task_id)
 
 
 @pytest.fixture(scope='module')

@@ -13,10 +13,8 @@ Runtime: about 10-15 s (one node start, one 2 s generation).
 
 import json
 from pathlib import Path
-import time
-from typing import Any, Dict
+from typing import Any, Dict, Iterator
 
-from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 import pytest
@@ -25,11 +23,8 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import MultiDOFJointTrajectory
 
 import node_scene as scene
-from ros_helpers import claim_domain_id, NodeProcess, node_command, release_domain_id
-from ros_helpers import RosPeer, SimClock, wait_until, write_params_file
+from ros_helpers import NODE, NodeHarness, NS, RosPeer, wait_until
 
-NODE = '/cosmos_planner'
-NS = 1_000_000_000
 TASK = 'open the drawer'
 ANSWER = json.dumps([{'point_2d': [400, 500], 'label': 'gripper trajectory'},
                      {'point_2d': [450, 520], 'label': 'gripper trajectory'}])
@@ -52,27 +47,13 @@ def frame_messages() -> list:
 
 
 @pytest.fixture(scope='module')
-def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeHarness]:
     tmp: Path = tmp_path_factory.mktemp('node_lifecycle')
-    domain = claim_domain_id()
     recording = scene.write_recording(tmp / 'answers.jsonl', [
-        (scene.request_fingerprint(PARAMS, frame_messages(), TASK), ANSWER)])
+        (scene.node_request(PARAMS, frame_messages(), TASK), ANSWER)])
     params = dict(PARAMS, **{'backend.replay_path': str(recording)})
-    params_file = write_params_file(tmp / 'params.yaml', 'cosmos_planner', params)
-    cmd = node_command('planner_node', 'cosmos_planner.ros.planner_node') + [
-        '--ros-args', '--params-file', str(params_file), '-p', 'use_sim_time:=true']
-    node = NodeProcess(cmd, domain, tmp / 'node.log').start()
-    peer = None
-    try:
-        peer = RosPeer(domain)
-        yield node, peer
-    finally:
-        try:
-            if peer is not None:
-                peer.close()
-        finally:
-            node.stop()
-            release_domain_id(domain)
+    with NodeHarness(tmp, params, sim_time=True, clock_ns=10 * NS) as harness:
+        yield harness
 
 
 def _transition(peer: RosPeer, transition_id: int) -> bool:
@@ -80,64 +61,54 @@ def _transition(peer: RosPeer, transition_id: int) -> bool:
     return peer.call(ChangeState, NODE + '/change_state', req, timeout=60).success
 
 
-def test_lifecycle_and_staleness_after_a_slow_generation(env: Any) -> None:
-    node, peer = env
+def test_lifecycle_and_staleness_after_a_slow_generation(env: NodeHarness) -> None:
+    h = env
+    node, peer, status, clock = h.node, h.peer, h.status, h.clock
     state = peer.wait_for_lifecycle_state(NODE, 'unconfigured', 60, node.alive)
     assert state == 'unconfigured', node.output()
     image = peer.publisher(Image, 'cam0/image')
     info = peer.publisher(CameraInfo, 'cam0/camera_info')
-    task = peer.publisher(String, NODE + '/task')
-    status = peer.collect(String, NODE + '/status')
     plans = peer.collect(String, NODE + '/plan')
     holds = peer.collect(MultiDOFJointTrajectory, NODE + '/trajectory')
-    diagnostics = peer.collect(DiagnosticArray, '/diagnostics')
-    clock = SimClock(peer, 10 * NS)
-    try:
-        time.sleep(1.0)
-        assert image.get_subscription_count() == 0      # not active: not subscribed
+    # Diagnostics flow from the start (steady clock): one received proves discovery
+    # between the node and this peer is done, so a subscription would be seen by now.
+    assert h.diagnostics.wait_for(lambda d: True, 20) is not None, node.output()
+    assert peer.wait_for_publishers(NODE + '/status')
+    assert image.get_subscription_count() == 0      # not active: not subscribed
 
-        assert _transition(peer, Transition.TRANSITION_CONFIGURE)
-        assert peer.wait_for_lifecycle_state(NODE, 'inactive', 10) == 'inactive'
-        assert image.get_subscription_count() == 0
-        assert _transition(peer, Transition.TRANSITION_ACTIVATE)
-        assert peer.wait_for_lifecycle_state(NODE, 'active', 10) == 'active'
-        for pub in (image, info, task):
-            assert peer.wait_for_subscribers(pub), pub.topic_name
+    assert _transition(peer, Transition.TRANSITION_CONFIGURE)
+    assert peer.wait_for_lifecycle_state(NODE, 'inactive', 10) == 'inactive'
+    assert image.get_subscription_count() == 0
+    assert _transition(peer, Transition.TRANSITION_ACTIVATE)
+    assert peer.wait_for_lifecycle_state(NODE, 'active', 10) == 'active'
+    for pub in (image, info, h.task_pub):
+        assert peer.wait_for_subscribers(pub), pub.topic_name
 
-        info.publish(scene.camera_info(0))
-        for _, msg in frame_messages():
-            image.publish(msg)
-        now = int((STAMPS_S[-1] + 0.2) * NS)
-        clock.set(now)
-        assert diagnostics.wait_for(
-            lambda d: d.header.stamp.sec * NS + d.header.stamp.nanosec == now, 10)
-        assert wait_until(lambda: any(
-            kv.key == 'frames' and int(kv.value) >= 2
-            for s in diagnostics.messages[-1].status for kv in s.values), 10)
-        task.publish(String(data=json.dumps({'task': TASK, 'task_id': 'slow'})))
-        assert status.wait_for(lambda m: json.loads(m.data).get('status') == 'accepted', 10)
-        # 'accepted' is published before the worker's pre-generation staleness check: move the
-        # clock only once generation (2 s) is surely under way, so the plan goes stale *after*
-        # generating, which is what this test is about (a race otherwise, seen under load).
-        time.sleep(0.8)
-        clock.set(now + 10 * NS)          # the 2 s generation ends after valid_until
-        final = status.wait_for(lambda m: json.loads(m.data).get('task_id') == 'slow'
-                                and json.loads(m.data)['status'] not in ('accepted', 'generating'),
-                                20)
-        assert final is not None, node.output()[-3000:]
-        data = json.loads(final.data)
-        assert data['status'] == 'stale', data
-        assert 'before generation' not in data['reason']   # caught after generating
-        assert data['timings_ms']['generate'] >= 1000.0
-        time.sleep(0.3)
-        assert plans.count() == 0
+    info.publish(scene.camera_info(0))
+    for _, msg in frame_messages():
+        image.publish(msg)
+    now = h.set_clock(int((STAMPS_S[-1] + 0.2) * NS))
+    assert h.wait_diag_value('camera cam0', 'frames', 2) >= 2
+    h.send('slow', TASK)
+    assert status.wait_for(lambda m: json.loads(m.data).get('status') == 'accepted', 10)
+    # 'accepted' is published before the worker's pre-generation staleness check; the
+    # node says 'generating' once that passed and the 2 s generation started, so moving
+    # the clock now makes the plan go stale *after* generating, which is the point here.
+    h.wait_generating('slow')
+    clock.set(now + 10 * NS)          # the 2 s generation ends after valid_until
+    data = h.final_status('slow')
+    assert data['status'] == 'stale', data
+    assert 'before generation' not in data['reason']   # caught after generating
+    assert data['timings_ms']['generate'] >= 1000.0
+    # The node counted the outcome (after it would have published a plan): no plan, ever.
+    planner = h.wait_outcome_counted('stale', 1)
+    assert int(planner.get('outcome.ok', 0)) == 0, planner
+    assert plans.count() == 0
 
-        mark = holds.count()
-        assert _transition(peer, Transition.TRANSITION_DEACTIVATE)
-        assert peer.wait_for_lifecycle_state(NODE, 'inactive', 10) == 'inactive'
-        assert holds.wait_for(lambda m: True, 5, start=mark) is not None
-        assert wait_until(lambda: image.get_subscription_count() == 0, 10)
-        assert _transition(peer, Transition.TRANSITION_CLEANUP)
-        assert peer.wait_for_lifecycle_state(NODE, 'unconfigured', 10) == 'unconfigured'
-    finally:
-        clock.stop()
+    mark = holds.count()
+    assert _transition(peer, Transition.TRANSITION_DEACTIVATE)
+    assert peer.wait_for_lifecycle_state(NODE, 'inactive', 10) == 'inactive'
+    assert holds.wait_for(lambda m: True, 5, start=mark) is not None
+    assert wait_until(lambda: image.get_subscription_count() == 0, 10)
+    assert _transition(peer, Transition.TRANSITION_CLEANUP)
+    assert peer.wait_for_lifecycle_state(NODE, 'unconfigured', 10) == 'unconfigured'

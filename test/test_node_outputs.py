@@ -24,10 +24,8 @@ Runtime: about 25-35 s (one node start, eight planning requests).
 
 import json
 from pathlib import Path
-import time
 from typing import Any, Dict, List, Tuple
 
-from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Path as PathMsg
 import numpy as np
 import pytest
@@ -38,14 +36,12 @@ from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
 import node_scene as scene
-from ros_helpers import claim_domain_id, NodeProcess, node_command, release_domain_id
-from ros_helpers import RosPeer, SimClock, wait_until, write_params_file
+from ros_helpers import NODE, NodeHarness, NS, wait_until
 
 from cosmos_planner.model.plan_schema import PlanV1
+from cosmos_planner.model.protocol import GenerationRequest
 from cosmos_planner.resources import config_path
 
-NODE = '/cosmos_planner'
-NS = 1_000_000_000
 TASK = 'put the red block on the plate'
 POINTS = [(300, 375), (400, 500), (500, 625), (600, 500), (700, 375)]
 GRIPPER = [None, 'close', None, None, 'open']
@@ -107,27 +103,22 @@ def newest_stamp_ns(name: str) -> int:
     return int(round((start + (FRAMES_PER_SCENARIO - 1) * FRAME_SPACING_S) * NS))
 
 
-def fingerprint(name: str, task: str) -> str:
-    """Compute the fingerprint the node computes for ``task`` after ``name``'s frames."""
-    return scene.request_fingerprint(PARAMS, scenario_messages(name), task)
+def request(name: str, task: str) -> GenerationRequest:
+    """Build the request the node builds for ``task`` after ``name``'s frames."""
+    return scene.node_request(PARAMS, scenario_messages(name), task)
 
 
-class Harness:
-    """The running node plus this process's publishers and collectors."""
+class Harness(NodeHarness):
+    """The shared node harness plus both cameras' publishers and every output collected."""
 
     def __init__(self, tmp: Path) -> None:
-        self.domain = claim_domain_id()
         recording = scene.write_recording(tmp / 'answers.jsonl', [
-            (fingerprint('outputs', TASK), ANSWER),
-            (fingerprint('outputs', TASK), ANSWER),     # replanned once with depth
-            (fingerprint('garbage', TASK), GARBAGE)])
+            (request('outputs', TASK), ANSWER),
+            (request('outputs', TASK), ANSWER),     # replanned once with depth
+            (request('garbage', TASK), GARBAGE)])
         params = dict(PARAMS, **{'backend.replay_path': str(recording)})
-        params_file = write_params_file(tmp / 'params.yaml', 'cosmos_planner', params)
-        cmd = node_command('planner_node', 'cosmos_planner.ros.planner_node') + [
-            '--ros-args', '--params-file', str(params_file), '-p', 'use_sim_time:=true']
-        self.node = NodeProcess(cmd, self.domain, tmp / 'node.log').start()
-        self.peer = RosPeer(self.domain)
-        self.clock = SimClock(self.peer, 50 * NS)
+        super().__init__(tmp, params, sim_time=True, clock_ns=50 * NS, status_depth=50,
+                         diagnostics_depth=20)
         p = self.peer
         self.pubs = {
             'cam0/image': p.publisher(Image, 'cam0/image'),
@@ -136,53 +127,28 @@ class Harness:
             'cam1/image/compressed': p.publisher(CompressedImage, 'cam1/image/compressed'),
             'cam1/camera_info': p.publisher(CameraInfo, 'cam1/camera_info'),
             'cam1/depth': p.publisher(CompressedImage, 'cam1/depth'),
-            'task': p.publisher(String, NODE + '/task'),
+            'task': self.task_pub,
         }
         self.out = {
-            'status': p.collect(String, NODE + '/status'),
+            'status': self.status,
             'plan': p.collect(String, NODE + '/plan'),
             'path': p.collect(PathMsg, NODE + '/path'),
             'trajectory': p.collect(MultiDOFJointTrajectory, NODE + '/trajectory'),
             'gripper': p.collect(JointTrajectory, NODE + '/gripper'),
             'markers': p.collect(MarkerArray, NODE + '/markers'),
             'debug_image': p.collect(Image, NODE + '/debug_image'),
-            'diagnostics': p.collect(DiagnosticArray, '/diagnostics', depth=20),
+            'diagnostics': self.diagnostics,
         }
         self.sent = {'cam0': 0, 'cam1': 0, 'depth': 0, 'depth1': 0}
 
     def start(self) -> None:
-        state = self.peer.wait_for_lifecycle_state(NODE, 'active', 60, self.node.alive)
-        assert state == 'active', f'node not active ({state!r}):\n{self.node.output()}'
-        for name, pub in self.pubs.items():
-            assert self.peer.wait_for_subscribers(pub), f'node never subscribed to {name}'
-        for name in ('plan', 'path', 'trajectory', 'gripper', 'markers', 'debug_image'):
-            assert self.peer.wait_for_publishers(NODE + '/' + name), name
+        self.wait_active(list(self.pubs.values()), outputs=(
+            'plan', 'path', 'trajectory', 'gripper', 'markers', 'debug_image'))
         self.pubs['cam0/camera_info'].publish(scene.camera_info(0))
         self.pubs['cam1/camera_info'].publish(
             scene.camera_info(0, 'cam1_optical', 320, 240, distorted=False))
 
-    def close(self) -> None:
-        try:
-            self.clock.stop()
-            self.peer.close()
-        finally:
-            self.node.stop()
-            release_domain_id(self.domain)
-
     # -- helpers ----------------------------------------------------------------------------
-    def diag(self, timeout: float = 10.0,
-             pred: Any = lambda d: True) -> Dict[str, Dict[str, str]]:
-        """Return the next /diagnostics (newest on) satisfying ``pred``, as a dict."""
-        def as_dict(msg: DiagnosticArray) -> Dict[str, Dict[str, str]]:
-            return {s.name: dict({kv.key: kv.value for kv in s.values}, _message=s.message,
-                                 _level=str(int.from_bytes(s.level, 'little')))
-                    for s in msg.status}
-        col = self.out['diagnostics']
-        msg = col.wait_for(lambda mm: pred(as_dict(mm)), timeout,
-                           start=max(0, col.count() - 1))
-        assert msg is not None, 'no matching /diagnostics'
-        return as_dict(msg)
-
     def publish_scenario(self, name: str) -> int:
         """Publish a scenario's frames; wait until the node buffered them; set the clock."""
         for topic, msg in scenario_messages(name):
@@ -199,29 +165,35 @@ class Harness:
         self.diag(20, pred=received)
         return self.set_clock(newest_stamp_ns(name) + NS // 5)
 
-    def set_clock(self, ns: int) -> int:
-        """Set sim time and wait until the node's clock shows it (diagnostics stamps)."""
-        self.clock.set(ns)
-        col = self.out['diagnostics']
-        ok = col.wait_for(lambda d: d.header.stamp.sec * NS + d.header.stamp.nanosec >= ns,
-                          10, start=max(0, col.count() - 1))
-        assert ok is not None, 'node never saw the sim clock'
-        return ns
+    def nothing_published_for(self, task_id: str, status: str, plans_before: int,
+                              ok_before: int, seen_before: int) -> None:
+        """Assert that no plan came of ``task_id``, which ended with ``status``.
 
-    def task(self, task_id: str, text: str = TASK) -> None:
-        self.pubs['task'].publish(String(data=json.dumps({'task': text, 'task_id': task_id})))
-
-    def final_status(self, task_id: str, timeout: float = 20.0) -> Dict[str, Any]:
-        """Return the first status of ``task_id`` that ends its request (not accepted)."""
-        msg = self.out['status'].wait_for(
-            lambda mm: _status_of(mm, task_id) not in (None, 'accepted', 'generating'), timeout)
-        assert msg is not None, f'no final status for {task_id}:\n{self.node.output()[-3000:]}'
-        return json.loads(msg.data)
+        The node counts every outcome in /diagnostics after publishing its plan, if any;
+        once the count includes this request, an unchanged ``outcome.ok`` proves the node
+        published no plan for it, so the plan topic holds nothing in flight either.
+        """
+        planner = self.wait_outcome_counted(status, seen_before + 1)
+        assert int(planner.get('outcome.ok', 0)) == ok_before, planner
+        assert self.out['plan'].count() == plans_before
+        assert all(json.loads(mm.data)['task_id'] != task_id
+                   for mm in self.out['plan'].messages)
 
 
 def _status_of(msg: String, task_id: str) -> Any:
     data = json.loads(msg.data)
     return data.get('status') if data.get('task_id') == task_id else None
+
+
+def _outcomes(h: Harness) -> Dict[str, int]:
+    """Return the node's outcome counters, keyed by status.
+
+    Read from the newest /diagnostics; callers have just set the clock, so that message was
+    published after every earlier request was counted.
+    """
+    planner = h.diag()['cosmos_planner: planner']
+    return {k[len('outcome.'):]: int(v) for k, v in planner.items()
+            if k.startswith('outcome.')}
 
 
 @pytest.fixture(scope='module')
@@ -276,7 +248,7 @@ def test_plan_and_every_output_topic(harness: Harness) -> None:
     h = harness
     stamp = newest_stamp_ns('outputs')
     h.publish_scenario('outputs')
-    h.task('outputs-1')
+    h.send('outputs-1', TASK)
     status = h.final_status('outputs-1')
     assert status['status'] == 'ok', status
     plan_id = status['plan_id']
@@ -376,48 +348,47 @@ def test_plan_and_every_output_topic(harness: Harness) -> None:
 def test_unparseable_answer_goes_to_status_not_plan(harness: Harness) -> None:
     h = harness
     h.publish_scenario('garbage')
-    plans_before = h.out['plan'].count()
-    h.task('garbage-1')
+    plans_before, counted = h.out['plan'].count(), _outcomes(h)
+    h.send('garbage-1', TASK)
     status = h.final_status('garbage-1')
     assert status['status'] == 'parse_failed', status
     assert status['reason'] and GARBAGE[:20] in status['raw']
-    time.sleep(0.5)
-    assert h.out['plan'].count() == plans_before
-    assert all(json.loads(mm.data)['task_id'] != 'garbage-1' for mm in h.out['plan'].messages)
+    h.nothing_published_for('garbage-1', 'parse_failed', plans_before, counted.get('ok', 0),
+                            counted.get('parse_failed', 0))
 
 
 def test_backend_error_goes_to_status_not_plan(harness: Harness) -> None:
     h = harness
     h.publish_scenario('miss')           # no recorded answer: the replay backend fails
-    plans_before = h.out['plan'].count()
-    h.task('miss-1')
+    plans_before, counted = h.out['plan'].count(), _outcomes(h)
+    h.send('miss-1', TASK)
     status = h.final_status('miss-1')
     assert status['status'] == 'backend_failed', status
     assert 'no recorded answer' in status['reason']
     d = h.diag(pred=lambda dd: dd['cosmos_planner: planner'].get('last_status')
                == 'backend_failed')
     assert int(d['cosmos_planner: planner']['failures']) >= 1
-    time.sleep(0.5)
-    assert h.out['plan'].count() == plans_before
+    h.nothing_published_for('miss-1', 'backend_failed', plans_before, counted.get('ok', 0),
+                            counted.get('backend_failed', 0))
 
 
 def test_stale_frames_are_refused(harness: Harness) -> None:
     h = harness
     h.publish_scenario('stale')
     h.set_clock(newest_stamp_ns('stale') + 60 * NS)      # frames are a minute old
-    plans_before = h.out['plan'].count()
-    h.task('stale-1')
+    plans_before, counted = h.out['plan'].count(), _outcomes(h)
+    h.send('stale-1', TASK)
     status = h.final_status('stale-1')
     assert status['status'] == 'stale', status
     assert status['check'] == 'stale'
-    time.sleep(0.5)
-    assert h.out['plan'].count() == plans_before
+    h.nothing_published_for('stale-1', 'stale', plans_before, counted.get('ok', 0),
+                            counted.get('stale', 0))
 
 
 def test_periodic_replanning_runs_on_the_ros_clock(harness: Harness) -> None:
     h = harness
     h.publish_scenario('periodic')
-    h.task('periodic-1')                       # plans (and fails: no recorded answer)
+    h.send('periodic-1', TASK)                 # plans (and fails: no recorded answer)
     first = h.final_status('periodic-1')
     assert (first['trigger'], first['status']) == ('task', 'backend_failed'), first
     mark = h.out['status'].count()

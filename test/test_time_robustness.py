@@ -327,13 +327,10 @@ def test_pushers_planner_and_clock_jumps_concurrently_all_finish() -> None:
 
 # --- node level ---------------------------------------------------------------------------------
 
-NODE = '/cosmos_planner'
-
-
 @pytest.fixture(scope='module')
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     pytest.importorskip('rclpy')
-    harness = NodeTimeHarness(tmp_path_factory.mktemp('node_time'))
+    harness = _node_harness(tmp_path_factory.mktemp('node_time'))
     try:
         harness.start()
         yield harness
@@ -341,147 +338,86 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         harness.close()
 
 
-class NodeTimeHarness:
-    """The node (instant valid answers, periodic replanning) plus /clock, cameras, task."""
+def _node_harness(tmp: Any) -> Any:
+    """Build the node harness: instant valid answers, periodic replanning, no /clock yet.
 
-    def __init__(self, tmp: Any) -> None:
-        """Start the node process and this process's peer (no /clock published yet)."""
-        from diagnostic_msgs.msg import DiagnosticArray
-        from sensor_msgs.msg import CameraInfo, Image
-        from std_msgs.msg import String
+    rclpy is imported here, not at module level, so the core tests above run without ROS.
+    """
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import String
 
-        import node_scene as scene
-        from ros_helpers import claim_domain_id, NodeProcess, node_command, RosPeer
-        from ros_helpers import write_params_file
-        self.scene = scene
-        self.domain = claim_domain_id()
-        points = [(300, 375), (400, 500), (500, 625)]
-        answer = json.dumps({'trajectory': [{'point_2d': list(p)} for p in points]})
-        params = write_params_file(tmp / 'params.yaml', 'cosmos_planner', {
-            'backend.kind': 'faults', 'backend.faults_then': 'garbage:' + answer,
-            'cameras.names': ['cam0'], 'qos.reliable': True, 'buffer.fps': 0.0,
-            'buffer.max_frames': 2, 'planner.max_attempts': 1, 'tf.use_tf': False,
-            'ground.plane': list(scene.TABLE_PLANE), 'target.frame': scene.TARGET_FRAME,
-            'target.translation': list(scene.CAM_TRANSLATION),
-            'target.rotation_xyzw': [float(v) for v in scene.CAM_QUAT],
-            'heights.approach_m': 0.05, 'heights.grasp_offset_m': 0.02,
-            'heights.carry_m': 0.05, 'heights.place_m': 0.02,
-            'safety.workspace_min': [-1.0, -1.0, -0.5],
-            'safety.workspace_max': [1.0, 1.0, 1.5], 'safety.max_step_m': 1.0,
-            'safety.max_plan_age_s': 5.0, 'replan_period_s': 0.5,
-            'diagnostics.period_s': 0.1, 'watchdog.timeout_s': 100.0})
-        from ros_helpers import SimClock
-        self._sim_clock_cls = SimClock
-        cmd = node_command('planner_node', 'cosmos_planner.ros.planner_node') + [
-            '--ros-args', '--params-file', str(params), '-p', 'use_sim_time:=true']
-        self.proc = NodeProcess(cmd, self.domain, tmp / 'node.log').start()
-        self.peer = RosPeer(self.domain)
-        self.clock: Optional[Any] = None
-        p = self.peer
-        self.image = p.publisher(Image, 'cam0/image')
-        self.info = p.publisher(CameraInfo, 'cam0/camera_info')
-        self.task_pub = p.publisher(String, NODE + '/task')
-        self.status = p.collect(String, NODE + '/status', depth=200)
-        self.plans = p.collect(String, NODE + '/plan', depth=200)
-        self.diags = p.collect(DiagnosticArray, '/diagnostics', depth=200)
+    import node_scene as scene
+    from ros_helpers import NODE, NodeHarness
 
-    def start(self) -> None:
-        """Wait until the node is active and subscribed."""
-        from ros_helpers import release_domain_id
-        self._release = release_domain_id
-        state = self.peer.wait_for_lifecycle_state(NODE, 'active', 60, self.proc.alive)
-        assert state == 'active', self.proc.output()[-3000:]
-        for pub in (self.image, self.info, self.task_pub):
-            assert self.peer.wait_for_subscribers(pub)
-        self.info.publish(self.scene.camera_info(0))
+    class NodeTimeHarness(NodeHarness):
+        """The shared node harness plus cam0 and ``~/plan``."""
 
-    def close(self) -> None:
-        """Stop the clock, the peer and the node."""
-        try:
-            if self.clock is not None:
-                self.clock.stop()
-            self.peer.close()
-        finally:
-            self.proc.stop()
-            self._release(self.domain)
+        def __init__(self) -> None:
+            points = [(300, 375), (400, 500), (500, 625)]
+            answer = json.dumps({'trajectory': [{'point_2d': list(p)} for p in points]})
+            super().__init__(tmp, {
+                'backend.kind': 'faults', 'backend.faults_then': 'garbage:' + answer,
+                'cameras.names': ['cam0'], 'qos.reliable': True, 'buffer.fps': 0.0,
+                'buffer.max_frames': 2, 'planner.max_attempts': 1, 'tf.use_tf': False,
+                'ground.plane': list(scene.TABLE_PLANE), 'target.frame': scene.TARGET_FRAME,
+                'target.translation': list(scene.CAM_TRANSLATION),
+                'target.rotation_xyzw': [float(v) for v in scene.CAM_QUAT],
+                'heights.approach_m': 0.05, 'heights.grasp_offset_m': 0.02,
+                'heights.carry_m': 0.05, 'heights.place_m': 0.02,
+                'safety.workspace_min': [-1.0, -1.0, -0.5],
+                'safety.workspace_max': [1.0, 1.0, 1.5], 'safety.max_step_m': 1.0,
+                'safety.max_plan_age_s': 5.0, 'replan_period_s': 0.5,
+                'diagnostics.period_s': 0.1, 'watchdog.timeout_s': 100.0},
+                sim_time=True, status_depth=200, diagnostics_depth=200)
+            self.image = self.peer.publisher(Image, 'cam0/image')
+            self.info = self.peer.publisher(CameraInfo, 'cam0/camera_info')
+            self.plans = self.peer.collect(String, NODE + '/plan', depth=200)
 
-    def frames(self, *stamps_s: float) -> None:
-        """Publish cam0 frames at these stamps and wait until they were buffered."""
-        before = self.camera_frames()
-        for i, t in enumerate(stamps_s):
-            self.image.publish(self.scene.raw_image(self.scene.colour_image(i),
-                                                    int(round(t * NS))))
-        from ros_helpers import wait_until
-        assert wait_until(lambda: self.camera_frames() >= before + len(stamps_s), 10), \
-            self.proc.output()[-2000:]
+        def start(self) -> None:
+            """Wait until the node is active and subscribed."""
+            self.wait_active((self.image, self.info))
+            self.info.publish(scene.camera_info(0))
 
-    def camera_frames(self) -> int:
-        """Frames counted by the node's diagnostics so far (0 before any)."""
-        values = self.diag_values('camera cam0')
-        return int(values.get('frames', 0))
+        def frames(self, *stamps_s: float) -> None:
+            """Publish cam0 frames at these stamps and wait until they were buffered."""
+            before = self.diag_value('camera cam0', 'frames') if self.diagnostics.count() \
+                else 0
+            for i, t in enumerate(stamps_s):
+                self.image.publish(scene.raw_image(scene.colour_image(i), int(round(t * NS))))
+            want = before + len(stamps_s)
+            assert self.wait_diag_value('camera cam0', 'frames', want) >= want, \
+                self.output(2000)
 
-    def diag_values(self, suffix: str) -> Dict[str, str]:
-        """Return the key/values of the newest /diagnostics status ending in ``suffix``."""
-        if not self.diags.messages:
-            return {}
-        for status in self.diags.messages[-1].status:
-            if status.name.endswith(suffix):
-                return {kv.key: kv.value for kv in status.values}
-        return {}
+        def plan_of(self, task_id: str) -> Dict[str, Any]:
+            """Wait for the first plan of ``task_id`` (topics keep no order between them)."""
+            msg = self.plans.wait_for(lambda m: json.loads(m.data)['task_id'] == task_id, 10)
+            assert msg is not None, f'no plan of {task_id} on ~/plan'
+            return json.loads(msg.data)
 
-    def set_clock(self, ns: int) -> None:
-        """Publish /clock (starting the publisher on first use) and wait for the node."""
-        if self.clock is None:
-            self.clock = self._sim_clock_cls(self.peer, ns)
-        self.clock.set(ns)
-        col = self.diags
-        msg = col.wait_for(lambda d: d.header.stamp.sec * NS + d.header.stamp.nanosec == ns,
-                           10, start=max(0, col.count() - 1))
-        assert msg is not None, 'the node never saw the sim clock'
-
-    def task(self, task_id: str) -> Dict[str, Any]:
-        """Send a task and return its final status."""
-        from std_msgs.msg import String
-        self.task_pub.publish(String(data=json.dumps({'task': 'put the block on the plate',
-                                                      'task_id': task_id})))
-        msg = self.status.wait_for(lambda m: _final(m, task_id), 20)
-        assert msg is not None, f'no final status for {task_id}:\n' + \
-            self.proc.output()[-3000:]
-        return json.loads(msg.data)
-
-    def plan_of(self, task_id: str) -> Dict[str, Any]:
-        """Wait for the first plan of ``task_id`` (topics do not keep order between them)."""
-        msg = self.plans.wait_for(lambda m: json.loads(m.data)['task_id'] == task_id, 10)
-        assert msg is not None, f'no plan of {task_id} on ~/plan'
-        return json.loads(msg.data)
+    return NodeTimeHarness()
 
 
-def _final(msg: Any, task_id: str) -> bool:
-    data = json.loads(msg.data)
-    return (data.get('task_id') == task_id
-            and data.get('status') not in (None, 'accepted', 'generating'))
-
-
-def _settle(count: Callable[[], int], quiet_s: float = 0.5, timeout_s: float = 10.0) -> int:
-    """Wait until ``count()`` has not changed for ``quiet_s``; return it."""
-    deadline = time.monotonic() + timeout_s
-    value, since = count(), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        now = count()
-        if now != value:
-            value, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            break
-    return value
-
-
-def _periodic(h: NodeTimeHarness) -> int:
+def _periodic(h: Any, status: Optional[str] = None) -> int:
+    """Count the periodic requests that ended (or, with ``status``, those events)."""
     return sum(1 for m in h.status.messages if json.loads(m.data).get('trigger') == 'periodic'
-               and json.loads(m.data).get('status') not in ('accepted', 'generating'))
+               and (json.loads(m.data).get('status') == status if status is not None
+                    else json.loads(m.data).get('status') not in ('accepted', 'generating')))
 
 
-def test_node_through_clockless_start_pause_and_jumps(node: NodeTimeHarness) -> None:
+def _periodic_settled(h: Any) -> int:
+    """Wait until every periodic request that reached the backend has ended; their count.
+
+    Three more /diagnostics first: the node's executor has run the timer callbacks due
+    before the clock stopped by then, so no request is on its way to the worker.
+    """
+    h.diagnostics.wait_for(lambda d: True, 10, start=h.diagnostics.count() + 2)
+    from ros_helpers import wait_until
+    assert wait_until(lambda: _periodic(h) >= _periodic(h, 'generating'), 10), \
+        'a periodic request never ended'
+    return _periodic(h)
+
+
+def test_node_through_clockless_start_pause_and_jumps(node: Any) -> None:
     h = node
     # 1. Sim time before the first /clock: ROS time is 0, frames are at 100 s.
     h.frames(99.5, 100.0)
@@ -495,26 +431,30 @@ def test_node_through_clockless_start_pause_and_jumps(node: NodeTimeHarness) -> 
     assert h.plan_of('running')['stamp'] == pytest.approx(100.0)
     periodic = _periodic(h)
     for step in range(1, 21):                       # 2 s of sim time in 0.1 s steps
-        h.clock.set(100 * NS + NS // 5 + step * NS // 10)
-        time.sleep(0.05)
+        h.set_clock(100 * NS + NS // 5 + step * NS // 10)
     from ros_helpers import wait_until
     assert wait_until(lambda: _periodic(h) >= periodic + 2, 10), 'no periodic replanning'
     # 3. Paused: /clock repeats one time. Diagnostics keep coming, replanning stops, a task
     #    is still planned (no deadlock waiting for time to move).
     h.set_clock(h.clock.ns + NS // 10)
-    settled = _settle(lambda: _periodic(h))      # requests already made finish reporting
-    diag_count = h.diags.count()
-    time.sleep(1.5)
-    assert h.diags.count() >= diag_count + 5, 'diagnostics stopped while the sim is paused'
+    settled = _periodic_settled(h)               # requests already made finish reporting
+    started = _periodic(h, 'generating')
+    diag_count = h.diagnostics.count()
+    # 15 diagnostics periods (1.5 s on the node's steady clock) of a paused sim: three
+    # replan periods, had the timer run on anything but ROS time.
+    assert h.diagnostics.wait_for(lambda d: True, 10, start=diag_count + 14) is not None
+    assert h.diagnostics.count() >= diag_count + 5, \
+        'diagnostics stopped while the sim is paused'
     assert _periodic(h) == settled, 'periodic replanning ran on a paused clock'
+    assert _periodic(h, 'generating') == started, 'periodic replanning ran on a paused clock'
     assert h.task('paused')['status'] == 'ok'
     # 4. A forward jump past max_plan_age: the buffered frames are stale, nothing published.
     h.set_clock(200 * NS)
     assert h.task('jumped-forward')['status'] == 'stale'
     # 5. Sim reset: time jumps back to 5 s; new frames plan on the new timeline.
-    resets = int(h.diag_values('planner').get('clock_resets', 0))
+    resets = h.diag_value('planner', 'clock_resets')
     h.set_clock(5 * NS)
-    assert wait_until(lambda: int(h.diag_values('planner').get('clock_resets', 0)) > resets,
+    assert wait_until(lambda: h.diag_value('planner', 'clock_resets') > resets,
                       10), 'the jump back was not counted'
     assert h.task('after-reset-empty')['status'] in ('no_frames', 'stale')
     h.frames(4.8, 4.9)
@@ -524,4 +464,4 @@ def test_node_through_clockless_start_pause_and_jumps(node: NodeTimeHarness) -> 
     reset_ids = ('after-reset', 'jumped-forward', 'after-reset-empty')
     new = [p['stamp'] for p in after if p['task_id'] in reset_ids]
     assert new and all(s < 6.0 for s in new), new     # nothing from the old timeline
-    assert h.proc.alive()
+    assert h.node.alive()
