@@ -45,6 +45,9 @@ class BackendError(PlannerError, RuntimeError):
     """The backend failed to produce an answer (server error, timeout, OOM, ...)."""
 
     reason = 'backend_failed'
+    #: HTTP status and Retry-After (seconds) of a server's error answer, when there was one.
+    status_code: Optional[int] = None
+    retry_after: Optional[float] = None
 
     def __init__(self, message: str, retryable: bool = False) -> None:
         super().__init__(message)

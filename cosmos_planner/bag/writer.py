@@ -16,7 +16,7 @@ directory or file.
 
 from pathlib import Path
 import shutil
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, cast, Dict, Literal, Optional, Sequence, Union
 
 import numpy as np
 
@@ -129,7 +129,7 @@ class BagWriter:
                                kind='exists')
             remove_bag(self.path)
         self.storage = storage
-        self.version = version
+        self.version = cast(Literal[8, 9], version)  # checked above
         self._typestore = typestore
         self._writer: Any = None
         self._conns: Dict[str, Any] = {}

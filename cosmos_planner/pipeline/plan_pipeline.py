@@ -221,7 +221,7 @@ class PlanPipeline:
         return plan_from_answer(
             replace(answer, gripper=tuple(gripper)), task=inputs.task, task_id=inputs.task_id,
             plan_id=self._id_fn(), stamp=stamp_ns * 1e-9, frame_id=grounded.frame_id,
-            image_size=tuple(camera.size), image_frame_id=camera.frame_id or
+            image_size=camera.size, image_frame_id=camera.frame_id or
             (inputs.clip.newest.frame_id if inputs.clip else ''),
             valid_until=self._gate.valid_until_ns(stamp_ns) * 1e-9, positions=positions,
             model=completion.model if completion else '', preset=str(preset or ''),

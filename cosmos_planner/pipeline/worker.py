@@ -154,6 +154,7 @@ class PlanningWorker:
                 if self._stop:
                     return
                 job, self._pending = self._pending, None
+                assert job is not None  # the wait ends with a pending job (or a stop)
                 self._running = job
             outcome: Any = None
             try:

@@ -24,7 +24,7 @@ import json
 import os
 from collections import deque
 from pathlib import Path
-from typing import Any, Deque, Dict, Optional
+from typing import Any, Deque, Dict, Optional, Union
 
 from cosmos_planner.errors import BackendError, ConfigError
 
@@ -65,7 +65,7 @@ class GroundTruthWriter:
 class GroundTruthReader:
     """Looks up the truth of a frame by its stamp (the expert's side of the channel)."""
 
-    def __init__(self, path: Optional[Path] = None) -> None:
+    def __init__(self, path: Optional[Union[str, Path]] = None) -> None:
         if path is None:
             env = os.environ.get(GROUND_TRUTH_ENV, '')
             if not env:

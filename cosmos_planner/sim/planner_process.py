@@ -14,11 +14,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
-
-import yaml
+from typing import Any, BinaryIO, Dict, List, Mapping, Optional
 
 from cosmos_planner.errors import ConfigError
+# The one writer of parameter files (re-exported for the episode runner).
+from cosmos_planner.settings import write_params_file  # noqa: F401
 from cosmos_planner.sim.camera import OpticalPose
 from cosmos_planner.sim.config import SimConfig
 from cosmos_planner.sim.ground_truth import GROUND_TRUTH_ENV
@@ -107,18 +107,6 @@ def isaac_bridge_parameters(cfg: Optional[SimConfig] = None) -> Dict[str, Any]:
     return params
 
 
-def write_params_file(path: Path, params: Mapping[str, Any],
-                      node_name: str = PLANNER_NODE_NAME) -> Path:
-    """Write a ROS 2 parameter file (``node: ros__parameters: {...}``), flat dotted names."""
-    clean = {}
-    for key, value in params.items():
-        clean[key] = list(value) if isinstance(value, tuple) else value
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({node_name: {'ros__parameters': clean}}, sort_keys=False))
-    return path
-
-
 def planner_command(params_file: Path) -> List[str]:
     """Return the console script ``planner_node`` beside this Python, else ``python -m``."""
     script = Path(sys.executable).parent / 'planner_node'
@@ -140,7 +128,7 @@ class PlannerProcess:
             self.env[GROUND_TRUTH_ENV] = str(ground_truth)
         self.env.setdefault('PYTHONUNBUFFERED', '1')
         self.proc: Optional[subprocess.Popen] = None
-        self._log = None
+        self._log: Optional[BinaryIO] = None
 
     def start(self) -> 'PlannerProcess':
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

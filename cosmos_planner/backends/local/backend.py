@@ -91,6 +91,8 @@ class LocalBackend:
                                        'cancelled': 0, 'last_error': ''}
         self._grammars: Dict[str, Any] = {}
         self._compiler: Any = None
+        #: The transformers model (None once closed); Any: its stubs mistype ``.to(device)``.
+        self.model: Any = None
         self._load(attn_implementation)
 
     def _load(self, attn_implementation: str) -> None:
@@ -223,7 +225,7 @@ class LocalBackend:
         if sampling.presence_penalty:
             processors.append(_PresencePenalty(sampling.presence_penalty, prompt_len))
         use_grammar = self.constrained and request.response_schema is not None
-        if use_grammar:
+        if use_grammar and request.response_schema is not None:
             from xgrammar.contrib.hf import LogitsProcessor as GrammarProcessor
             processors.append(GrammarProcessor(self._grammar(request.response_schema,
                                                              request.reasoning)))

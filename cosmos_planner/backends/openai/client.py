@@ -118,7 +118,7 @@ def _close_quietly(response: Any) -> None:
         pass
 
 
-def _chain(exc: BaseException) -> List[BaseException]:
+def _chain(exc: Optional[BaseException]) -> List[BaseException]:
     out: List[BaseException] = []
     while exc is not None and exc not in out and len(out) < 10:
         out.append(exc)
@@ -151,8 +151,8 @@ def map_error(exc: BaseException, url: str, timeout_s: float) -> PlannerError:
         detail = _status_detail(exc)
         retryable = code >= 500 or code in RETRYABLE_4XX
         err = BackendError(f'{url}: HTTP {code}: {detail}', retryable=retryable)
-        err.status_code = code  # type: ignore[attr-defined]
-        err.retry_after = _retry_after(exc)  # type: ignore[attr-defined]
+        err.status_code = code
+        err.retry_after = _retry_after(exc)
         return err
     if isinstance(exc, openai.APITimeoutError) or 'TimeoutException' in names:
         return BackendError(f'{url}: no answer within {timeout_s:g} s (timeout)', retryable=True)
@@ -167,10 +167,11 @@ def map_error(exc: BaseException, url: str, timeout_s: float) -> PlannerError:
                             f'({type(cause).__name__}: {cause})', retryable=True)
     if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIResponseValidationError):
         # An error event inside the answer stream (vLLM sends one when generation fails).
-        code = _error_code(exc.body)
-        retryable = code is None or code >= 500 or code in RETRYABLE_4XX
+        event_code = _error_code(exc.body)
+        retryable = event_code is None or event_code >= 500 or event_code in RETRYABLE_4XX
         return BackendError(f'{url}: the server reported an error while generating'
-                            f'{f" (code {code})" if code else ""}: {exc.message[:300]}',
+                            f'{f" (code {event_code})" if event_code else ""}: '
+                            f'{exc.message[:300]}',
                             retryable=retryable)
     if names & {'JSONDecodeError', 'APIResponseValidationError', 'ValidationError'}:
         return BackendError(f'{url}: malformed response (truncated or not JSON): {exc}',
