@@ -50,7 +50,7 @@ import numpy as np
 from cosmos_planner.bag.errors import BagError
 from cosmos_planner.bag.generation_clock import GenerationClock
 from cosmos_planner.bag.lazy_ingest import LazyIngest, LazyMessage
-from cosmos_planner.bag.node_params import load_params_file, params_yaml, parse_param
+from cosmos_planner.bag.node_params import load_params_file
 from cosmos_planner.bag.outputs import RunWriter
 from cosmos_planner.bag.reader import BagMessage, BagReader
 from cosmos_planner.bag.scenes import TASK_TOPIC
@@ -58,6 +58,7 @@ from cosmos_planner.bag.schedule import PlanSchedule
 from cosmos_planner.bag.summary import ReplaySummary
 from cosmos_planner.bag.topics import CameraTopics, resolve_cameras, task_topic_of
 from cosmos_planner.errors import ConfigError, PlannerError
+from cosmos_planner.settings import parse_assignments, write_params_file
 
 NAMESPACE = '/cosmos_planner'
 MODEL_TIMES = ('recorded', 'zero', 'measured')
@@ -505,7 +506,7 @@ class Replay:
             self.writer = RunWriter(opts.out, {'options': options, 'params': self.values},
                                     force=opts.force, video_fps=opts.video_fps,
                                     video_max_width=opts.video_max_width, video=opts.video)
-            (opts.out / 'params.yaml').write_text(params_yaml(self.values))
+            write_params_file(opts.out / 'params.yaml', self.values)
             topics = list(self.by_topic)
             total = sum(reader.topics[t].count for t in topics)
             start_ns, end_ns = reader.start_ns, reader.end_ns
@@ -663,7 +664,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> ReplayOptions:
     """Build ReplayOptions from parsed flags."""
     out = args.out or Path('runs') / f'replay-{Path(args.bag).resolve().name}'
-    params = dict(parse_param(p) for p in args.param)
+    params = parse_assignments(args.param, '-p')
     return ReplayOptions(
         bag=Path(args.bag), out=Path(out), task=args.task, task_at_s=args.task_at,
         cameras=tuple(args.camera),

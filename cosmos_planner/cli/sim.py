@@ -18,9 +18,10 @@ import json
 import os
 from pathlib import Path
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 from cosmos_planner.errors import ConfigError
+from cosmos_planner.settings import parse_assignments
 
 BACKENDS = ('expert', 'local', 'openai', 'replay')
 
@@ -62,23 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         '(the depth image)')
     parser.add_argument('--config', type=Path, default=None,
                         help='sim config YAML (default: config/sim.yaml)')
-    parser.add_argument('--param', action='append', default=[], metavar='NAME=VALUE',
-                        help='extra planner_node parameter (YAML value), repeatable')
+    parser.add_argument('--param', action='append', default=[], metavar='NAME:=VALUE',
+                        help='extra planner_node parameter (YAML value; NAME=VALUE works '
+                        'too), repeatable')
     parser.add_argument('--main-job', action='store_true',
                         help='one recorded episode with the embedded default model into '
                         'runs/main (MP4 + summary)')
-
-
-def _parse_params(items: List[str]) -> Dict[str, Any]:
-    import yaml
-
-    out = {}
-    for item in items:
-        name, sep, value = item.partition('=')
-        if not sep or not name:
-            raise ConfigError(f'--param expects NAME=VALUE, got {item!r}')
-        out[name.strip()] = yaml.safe_load(value)
-    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
         episodes=episodes, seed=args.seed, out_dir=out,
         record_video=bool(args.record or args.video or main_job), record_bag=bool(args.record),
         replan=args.replan, max_requests=args.max_requests,
-        planner_params=_parse_params(args.param), model_label=label, is_tiny=is_tiny,
-        grounding=args.grounding)
+        planner_params=parse_assignments(args.param, '--param'), model_label=label,
+        is_tiny=is_tiny, grounding=args.grounding)
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     with EpisodeRunner(sim_cfg, cfg) as runner:
         summary = runner.run()
