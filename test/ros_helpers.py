@@ -28,7 +28,6 @@ import threading
 import time
 from typing import Any, Callable, Dict, IO, List, Optional, Sequence
 
-import yaml
 
 #: Domain ids handed out; Fast DDS ports for ids above 101 collide with ephemeral ports.
 DOMAIN_RANGE = range(30, 101)
@@ -77,17 +76,10 @@ def ros_env(domain: int, extra: Optional[Dict[str, str]] = None) -> Dict[str, st
 
 
 def write_params_file(path: Path, node_name: str, params: Dict[str, Any]) -> Path:
-    """Write a params file ``{node_name: {ros__parameters: params}}`` (keys nested)."""
-    nested: Dict[str, Any] = {}
-    for key, value in params.items():
-        parts = key.split('.')
-        cur = nested
-        for part in parts[:-1]:
-            cur = cur.setdefault(part, {})
-        cur[parts[-1]] = value
-    path.write_text(yaml.safe_dump({node_name: {'ros__parameters': nested}},
-                                   default_flow_style=None, sort_keys=True))
-    return path
+    """Write a params file ``{node_name: {ros__parameters: params}}`` (the package's writer)."""
+    from cosmos_planner.settings import write_params_file as write
+
+    return write(path, params, node_name)
 
 
 def node_command(executable: str, module: str) -> List[str]:
