@@ -7,13 +7,13 @@ JSONL format that ``RecordingBackend`` writes and ``ReplayBackend`` reads.
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
 from cosmos_planner.backends.recording import RecordingBackend
 from cosmos_planner.model.protocol import Completion, GenerationRequest
-from cosmos_planner.frames.types import Clip
+from cosmos_planner.frames.types import Clip, Frame
 from cosmos_planner.frames.media import frame_from_rgb
 from cosmos_planner.model.prompts import build_request
 
@@ -57,6 +57,28 @@ def synthetic_clip(width: int = 320, height: int = 240, frames: int = 1,
     return Clip(camera=camera, frames=tuple(
         frame_from_rgb(scene_image(width, height, seed=i), camera, i * period_ns, camera)
         for i in range(frames)))
+
+
+def block_image(height: int, width: int, rows: Tuple[int, int], cols: Tuple[int, int],
+                colour: Tuple[int, int, int]) -> np.ndarray:
+    """Return a black RGB picture with one coloured block (``rows``/``cols``: start, stop)."""
+    image = np.zeros((height, width, 3), np.uint8)
+    image[rows[0]:rows[1], cols[0]:cols[1]] = colour
+    return image
+
+
+def one_frame_clip(image: Optional[np.ndarray] = None, stamp_ns: int = 10**9,
+                   camera: str = 'cam', native_size: Tuple[int, int] = (640, 480),
+                   frame_id: Optional[str] = None) -> Clip:
+    """Return a clip of one frame: what single-image tests plan from.
+
+    One helper instead of a copy per test file. ``image`` defaults to a black 32x32
+    picture, ``frame_id`` to the camera name; ``native_size`` is the camera's resolution
+    the model's 0-1000 coordinates map to.
+    """
+    image = np.zeros((32, 32, 3), np.uint8) if image is None else image
+    return Clip(camera, (Frame(camera, stamp_ns, image, tuple(native_size),
+                               camera if frame_id is None else frame_id),))
 
 
 def request_for(clip: Clip, preset: str = 'plan', task: str = TASK,

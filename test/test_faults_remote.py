@@ -31,13 +31,12 @@ import threading
 import time
 from typing import Any, Callable, Iterator, List, Tuple
 
-import numpy as np
 import pytest
 
+from planner_helpers import block_image, one_frame_clip
 from cosmos_planner.backends.openai.client import OpenAICompatBackend
 from cosmos_planner.geometry.camera_model import CameraModel
 from cosmos_planner.errors import BackendError, BackendUnavailable
-from cosmos_planner.frames.types import Clip, Frame
 from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
 from cosmos_planner.pipeline.planner import Planner
 from cosmos_planner.model.results import PlanStatus
@@ -56,14 +55,13 @@ CAMERA = CameraModel(640, 480, [500, 0, 320, 0, 500, 240, 0, 0, 1], (), 'none', 
 ANSWERED = (PlanStatus.OK, PlanStatus.REJECTED, PlanStatus.GROUNDING_FAILED)
 
 
-def _clip() -> Clip:
-    image = np.zeros((64, 64, 3), np.uint8)
-    image[20:40, 10:30] = (220, 30, 30)
-    return Clip('cam', (Frame('cam', STAMP, image, (640, 480), 'cam'),))
+#: The one frame these tests plan from.
+CLIP = one_frame_clip(block_image(64, 64, (20, 40), (10, 30), (220, 30, 30)),
+                      STAMP)
 
 
 def _inputs() -> PipelineInputs:
-    return PipelineInputs(_clip(), 'pick up the red cube', 'task', CAMERA, now_ns=STAMP)
+    return PipelineInputs(CLIP, 'pick up the red cube', 'task', CAMERA, now_ns=STAMP)
 
 
 def _backend(url: str, stream: bool, **kw: Any) -> OpenAICompatBackend:
@@ -171,7 +169,7 @@ def test_server_down_and_back_three_times_without_a_new_backend() -> None:
 
 def _request() -> Any:
     from cosmos_planner.model.prompts import build_request
-    return build_request('plan', _clip(), 'pick up the red cube', False)
+    return build_request('plan', CLIP, 'pick up the red cube', False)
 
 
 def _measure(run: Callable[[], None], baseline_threads: int) -> Tuple[int, int]:

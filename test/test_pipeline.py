@@ -20,12 +20,13 @@ import jsonschema
 import numpy as np
 import pytest
 
+from planner_helpers import block_image, one_frame_clip
 from cosmos_planner.model import prompts
 from cosmos_planner.backends.faults import FaultInjectingBackend
 from cosmos_planner.backends.recording import ReplayBackend
 from cosmos_planner.geometry.camera_model import CameraModel
 from cosmos_planner.errors import ConfigError
-from cosmos_planner.frames.types import Clip, DepthFrame, Frame
+from cosmos_planner.frames.types import Clip, DepthFrame
 from cosmos_planner.geometry.grounding import GroundingConfig
 from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
 from cosmos_planner.pipeline.config import PipelineConfig, SPECS
@@ -85,10 +86,9 @@ def _config(**flat: object) -> PipelineConfig:
     return PipelineConfig.from_flat(base)
 
 
-def _clip(stamp_ns: int = STAMP) -> Clip:
-    image = np.zeros((40, 64, 3), dtype=np.uint8)
-    image[10:20, 20:30] = (200, 30, 30)
-    return Clip('front', (Frame('front', stamp_ns, image, (W, H), 'cam_optical'),))
+#: The one frame these tests plan from.
+CLIP = one_frame_clip(block_image(40, 64, (10, 20), (20, 30), (200, 30, 30)), STAMP,
+                      'front', (W, H), 'cam_optical')
 
 
 def _replay(tmp_path: Path, preset: str, answers: List[str], clip: Clip) -> ReplayBackend:
@@ -117,7 +117,7 @@ def _labeled_answer(points: np.ndarray, gripper: List[Optional[str]]) -> str:
 
 
 def _inputs(clip: Optional[Clip] = None, **kw: object) -> PipelineInputs:
-    args = dict(clip=clip or _clip(), task=TASK, task_id='task-1', camera=CAM,
+    args = dict(clip=clip or CLIP, task=TASK, task_id='task-1', camera=CAM,
                 now_ns=STAMP + 100_000_000)
     args.update(kw)
     return PipelineInputs(**args)
@@ -129,7 +129,7 @@ def _counter() -> object:
 
 
 def test_bare_list_plan_end_to_end(tmp_path: Path) -> None:
-    clip = _clip()
+    clip = CLIP
     backend = _replay(tmp_path, 'trajectory', [_bare_answer(SURFACE)], clip)
     pipeline = PlanPipeline(Planner(backend, 'trajectory'), _config(), id_fn=_counter())
     ee = (-0.06, -0.04, 0.12)
@@ -171,7 +171,7 @@ def test_bare_list_plan_end_to_end(tmp_path: Path) -> None:
 
 
 def test_labeled_plan_with_depth_end_to_end(tmp_path: Path) -> None:
-    clip = _clip()
+    clip = CLIP
     points = SURFACE[1:]
     answer = _labeled_answer(points, [None, 'close', 'open'])
     depth = np.full((H, W), np.nan, dtype=np.float32)
@@ -194,7 +194,7 @@ def test_labeled_plan_with_depth_end_to_end(tmp_path: Path) -> None:
 
 
 def test_missing_depth_point_fails_grounding_with_its_index(tmp_path: Path) -> None:
-    clip = _clip()
+    clip = CLIP
     backend = _replay(tmp_path, 'trajectory', [_bare_answer(SURFACE)], clip)
     depth = DepthFrame('front', STAMP, np.zeros((H, W), dtype=np.float32), 'cam_optical')
     pipeline = PlanPipeline(Planner(backend, 'trajectory'),
@@ -207,7 +207,7 @@ def test_missing_depth_point_fails_grounding_with_its_index(tmp_path: Path) -> N
 
 
 def test_workspace_rejection(tmp_path: Path) -> None:
-    clip = _clip()
+    clip = CLIP
     backend = _replay(tmp_path, 'trajectory', [_bare_answer(SURFACE)], clip)
     cfg = _config(**{'safety.workspace_max': [0.6, 0.6, 0.1]})  # carry height is above it
     out = PlanPipeline(Planner(backend, 'trajectory'), cfg).run(_inputs(clip))
@@ -218,7 +218,7 @@ def test_workspace_rejection(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize('now_offset_ns,why', [(6 * 10**9, 'too_old'), (-1, 'clock_backwards')])
 def test_stale_after_generation(tmp_path: Path, now_offset_ns: int, why: str) -> None:
-    clip = _clip()
+    clip = CLIP
     backend = _replay(tmp_path, 'trajectory', [_bare_answer(SURFACE)], clip)
     pipeline = PlanPipeline(Planner(backend, 'trajectory'), _config())
     out = pipeline.run(_inputs(clip), now_fn=lambda: STAMP + now_offset_ns)
@@ -228,7 +228,7 @@ def test_stale_after_generation(tmp_path: Path, now_offset_ns: int, why: str) ->
 
 
 def test_stale_before_generation_spends_no_generation(tmp_path: Path) -> None:
-    clip = _clip()
+    clip = CLIP
     backend = _replay(tmp_path, 'trajectory', [_bare_answer(SURFACE)], clip)
     pipeline = PlanPipeline(Planner(backend, 'trajectory'), _config())
     out = pipeline.run(_inputs(clip, now_ns=STAMP + 60 * 10**9))
@@ -272,7 +272,7 @@ def test_cancel_from_another_thread() -> None:
 
 
 def test_cancel_before_run_cancels_that_run_only(tmp_path: Path) -> None:
-    clip = _clip()
+    clip = CLIP
     backend = _replay(tmp_path, 'trajectory', [_bare_answer(SURFACE)], clip)
     pipeline = PlanPipeline(Planner(backend, 'trajectory'), _config())
     pipeline.cancel()
@@ -282,7 +282,7 @@ def test_cancel_before_run_cancels_that_run_only(tmp_path: Path) -> None:
 
 
 def test_camera_info_at_another_resolution_is_scaled(tmp_path: Path) -> None:
-    clip = _clip()
+    clip = CLIP
     backend = _replay(tmp_path, 'trajectory', [_bare_answer(SURFACE)], clip)
     k2 = K.copy()
     k2[:2] *= 2.0

@@ -23,7 +23,7 @@ the planner start-ups dominate).
 import json
 import os
 from pathlib import Path
-import time
+from typing import Any, Dict, Optional
 
 import numpy as np
 import pytest
@@ -31,7 +31,7 @@ import pytest
 from ros_helpers import claim_domain_id, release_domain_id, wait_until
 
 from cosmos_planner.sim.config import load_sim_config
-from cosmos_planner.sim.episode import EpisodeRunner, RunnerConfig
+from cosmos_planner.sim.episode import EpisodeRunner, FINAL_STATUSES, RunnerConfig
 
 #: Statuses a planner may report for a random model without anything being broken.
 BENIGN = {'ok', 'rejected', 'parse_failed', 'stale', 'grounding_failed', 'superseded',
@@ -135,7 +135,12 @@ def test_reset_mid_run_is_survived(tmp_path: Path) -> None:
         sim.reset(2)
         start = sim.sim.ee_position()
         executed = plans()
-        time.sleep(3.0)  # the old generation would have finished by now
+        # The node says how the old request ended, after it would have published a plan:
+        # wait for that instead of guessing how long the generation takes.
+        assert wait_until(lambda: _ended(monitor, 'during-generation'), 20.0), \
+            'the request from before the reset never ended'
+        ended = _ended(monitor, 'during-generation')
+        assert ended['status'] != 'ok', ended
         assert plans() == executed, 'a plan from before the reset was executed'
         assert np.linalg.norm(sim.sim.ee_position() - start) < 0.01
         assert any(e.get('status') == 'clock_reset' for e in monitor.take_events())
@@ -149,7 +154,9 @@ def test_reset_mid_run_is_survived(tmp_path: Path) -> None:
                                                  - sim.sim.layout.gripper_start) > 0.02, 10.0)
         sim.reset(4)
         home = np.asarray(sim.sim.layout.gripper_start)
-        time.sleep(2.0)
+        # Two seconds of the new episode's sim time (the clock the controller follows): a
+        # plan still held would have moved the gripper by then.
+        assert wait_until(lambda: sim.sim.time >= 2.0, 20.0), 'the sim did not run on'
         assert ctrl.follower.path is None, 'the reset dropped the running plan'
         assert np.linalg.norm(sim.sim.ee_position() - home) < 0.01
         sim.pause()
@@ -157,6 +164,14 @@ def test_reset_mid_run_is_survived(tmp_path: Path) -> None:
         # 3. The loop goes on: the next episode (same planner process) succeeds.
         result = runner.run_episode(5, 5)
     assert result.success, result.failures
+
+
+def _ended(monitor: Any, task_id: str) -> Optional[Dict[str, Any]]:
+    """Return the status that ended ``task_id``'s request, if it came (events kept)."""
+    for event in list(monitor.events):
+        if event.get('task_id') == task_id and event.get('status') in FINAL_STATUSES:
+            return event
+    return None
 
 
 def test_tiny_checkpoint_loop_runs_without_errors(tmp_path: Path, tiny_checkpoint) -> None:

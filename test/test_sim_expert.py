@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from planner_helpers import one_frame_clip
+
 from cosmos_planner.model.protocol import GenerationRequest
 from cosmos_planner.sim.expert import answer_text, ScriptedExpertBackend
 from cosmos_planner.backends.registry import make_backend
 from cosmos_planner.geometry.camera_model import CameraModel
 from cosmos_planner.errors import BackendError, ConfigError, GenerationCancelled
-from cosmos_planner.frames.types import Clip, Frame
 from cosmos_planner.geometry.grounding import GroundingConfig, Grounder
 from cosmos_planner.model.parser import parse_answer
 from cosmos_planner.pipeline.planner import Planner
@@ -45,10 +46,6 @@ def scene(tmp_path_factory):
     sim.close()
     return {'path': path, 'rgb': rgb, 'truth': truth, 'pose': pose,
             'K': np.asarray(truth['camera']['K'])}
-
-
-def _clip(rgb: np.ndarray, stamp_ns: int) -> Clip:
-    return Clip('sim', (Frame('sim', stamp_ns, rgb, SIZE, 'sim_camera'),))
 
 
 def _grounder(pose, mode='plane') -> Grounder:
@@ -94,7 +91,8 @@ def test_backend_through_the_planner_answers_for_the_clips_newest_frame(scene) -
     backend = make_backend('expert', ground_truth=str(scene['path']))
     assert isinstance(backend, ScriptedExpertBackend)
     for preset in ('plan', 'trajectory'):
-        result = Planner(backend, preset).plan(_clip(scene['rgb'], 200_000_000), 'put it in')
+        clip = one_frame_clip(scene['rgb'], 200_000_000, 'sim', SIZE, 'sim_camera')
+        result = Planner(backend, preset).plan(clip, 'put it in')
         assert result.ok, result.error
         assert result.completion.meta['oracle'] is True
         assert result.completion.meta['ground_truth_stamp_ns'] == 200_000_000
@@ -105,7 +103,7 @@ def test_backend_through_the_planner_answers_for_the_clips_newest_frame(scene) -
 
 def test_unknown_stamp_and_missing_file_are_retryable_backend_errors(scene, tmp_path) -> None:
     backend = ScriptedExpertBackend(ground_truth=str(scene['path']))
-    clip = _clip(scene['rgb'], 999_000_000)
+    clip = one_frame_clip(scene['rgb'], 999_000_000, 'sim', SIZE, 'sim_camera')
     request = GenerationRequest(clip=clip, messages=(), preset='plan')
     with pytest.raises(BackendError) as err:
         backend.generate(request)
@@ -126,7 +124,8 @@ def test_needs_a_ground_truth_channel(monkeypatch) -> None:
 
 def test_delay_is_cancellable(scene) -> None:
     backend = ScriptedExpertBackend(ground_truth=str(scene['path']), delay_s=30.0)
-    request = GenerationRequest(clip=_clip(scene['rgb'], 0), messages=(), preset='plan')
+    request = GenerationRequest(clip=one_frame_clip(scene['rgb'], 0, 'sim', SIZE, 'sim_camera'),
+                                messages=(), preset='plan')
     threading.Timer(0.2, backend.cancel).start()
     with pytest.raises(GenerationCancelled):
         backend.generate(request)
