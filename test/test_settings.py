@@ -162,3 +162,31 @@ def test_comments_and_header() -> None:
     assert lines[0] == '# made here' and lines[1] == 'cosmos_planner:'
     assert all(len(line) <= 99 for line in lines)
     assert lines[-1] == '    a: 1' and lines[-2].startswith('    # why')
+
+
+# --- OpenAI settings: one declaration, three surfaces ----------------------------------------
+
+def test_openai_flags_parameters_and_options_come_from_one_declaration() -> None:
+    from cosmos_planner.backends.openai.config import OpenAICompatConfig
+    from cosmos_planner.cli.plan import add_backend_arguments, openai_options
+    from cosmos_planner.pipeline.node_config import all_specs, node_config_from_values
+    from cosmos_planner.settings import node_settings
+
+    names = [spec.name for spec in node_settings(OpenAICompatConfig, '')]
+    parser = argparse.ArgumentParser()
+    add_backend_arguments(parser, default_preset='plan')
+    args = parser.parse_args(['--backend', 'openai', '--base-url', 'http://h:1/v1',
+                              '--media', 'images', '--timeout-s', '5', '--max-retries', '0'])
+    assert openai_options(args) == {
+        'base_url': 'http://h:1/v1', 'api_key_env': None, 'timeout_s': 5.0,
+        'media': 'images', 'schema_mode': None, 'max_retries': 0}
+    assert set(openai_options(args)) == set(names)
+    with pytest.raises(SystemExit):
+        parser.parse_args(['--media', 'gif'])
+    specs = all_specs(['camera'])
+    assert all(specs['backend.' + name].read_only for name in names)
+    opts = node_config_from_values({'backend.kind': 'openai'}).backend_options
+    assert set(opts) == set(names) | {'model'}
+    config = OpenAICompatConfig.from_options(opts)   # every option is a config field
+    assert (config.timeout_s, config.api_key_env, config.model) == (60.0, 'OPENAI_API_KEY',
+                                                                    None)

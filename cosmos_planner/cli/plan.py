@@ -22,6 +22,7 @@ from cosmos_planner.errors import ConfigError
 from cosmos_planner.frames.types import Clip
 from cosmos_planner.model.plan_schema import PlanV1, plan_from_answer
 from cosmos_planner.model.results import PlanResult
+from cosmos_planner.settings import ParamSpec
 
 #: Printed to stderr whenever the tiny random checkpoint produced (or may produce) a plan.
 TINY_NOTICE = (
@@ -53,8 +54,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser, default_preset: str) 
                        help='local: checkpoint folder (default: Cosmos-Reason2 if found '
                             'offline, else the tiny random checkpoint); openai: served model')
     group.add_argument('--device', default=None, help="local: 'auto', 'cpu', 'cuda', ...")
-    group.add_argument('--base-url', default=None,
-                       help='openai: server URL, e.g. http://127.0.0.1:8000/v1')
+    add_openai_arguments(group)
     group.add_argument('--recording', type=Path, default=None,
                        help='replay: JSONL file of recorded answers (made with --record)')
     group.add_argument('--record', type=Path, default=None,
@@ -65,6 +65,38 @@ def add_backend_arguments(parser: argparse.ArgumentParser, default_preset: str) 
                        help='let the model reason in <think> before answering (slower)')
     group.add_argument('--max-attempts', type=int, default=2,
                        help='answers asked for before giving up on unparsable ones')
+
+
+#: Python types of the generated flags, by parameter type.
+_FLAG_TYPES = {'double': float, 'integer': int, 'string': str}
+
+
+def _openai_flag_specs() -> Tuple[ParamSpec, ...]:
+    """Specs (constructor defaults) of the settings the node also exposes as parameters."""
+    from cosmos_planner.backends.openai.config import OpenAICompatConfig
+    from cosmos_planner.settings import node_settings, settings_specs
+
+    node = {spec.name for spec in node_settings(OpenAICompatConfig, '')}
+    return tuple(spec for spec in settings_specs(OpenAICompatConfig) if spec.name in node)
+
+
+def add_openai_arguments(group: Any) -> None:
+    """Add ``--NAME`` flags for the OpenAI settings, generated from ``OpenAICompatConfig``.
+
+    The same fields make the node's ``backend.NAME`` parameters, so a new setting reaches
+    the command line, the node and the backend from one declaration. A flag left out keeps
+    the backend's own default (None is dropped by ``make_backend``).
+    """
+    for spec in _openai_flag_specs():
+        group.add_argument(
+            '--' + spec.name.replace('_', '-'), default=None, type=_FLAG_TYPES[spec.type],
+            choices=spec.choices or None,
+            help=f'openai: {spec.description} (default {spec.default})'.replace('%', '%%'))
+
+
+def openai_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """Values of the generated OpenAI flags, by setting name (None: not given)."""
+    return {spec.name: getattr(args, spec.name) for spec in _openai_flag_specs()}
 
 
 def open_backend(args: argparse.Namespace) -> OpenedBackend:
@@ -95,7 +127,7 @@ def open_backend(args: argparse.Namespace) -> OpenedBackend:
         if not args.base_url:
             raise ConfigError('--backend openai needs --base-url URL (e.g. '
                               'http://127.0.0.1:8000/v1)')
-        options.update(base_url=args.base_url, model=args.model)
+        options.update(openai_options(args), model=args.model)
         model_label = args.model or args.base_url
     backend = make_backend(kind, **options)
     inner = getattr(backend, 'inner', backend)  # under a RecordingBackend

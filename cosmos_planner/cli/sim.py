@@ -20,6 +20,7 @@ from pathlib import Path
 import sys
 from typing import Any, Dict
 
+from cosmos_planner.cli.plan import add_openai_arguments, openai_options
 from cosmos_planner.errors import ConfigError
 from cosmos_planner.settings import parse_assignments
 
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--model', default=None,
                         help='local: checkpoint folder (default: Cosmos Reason 2 when found '
                         'offline, else the tiny test checkpoint); openai: served model name')
-    parser.add_argument('--base-url', default=None, help='openai: server URL')
+    add_openai_arguments(parser)
     parser.add_argument('--replay-path', default=None, help='replay: recorded answers JSONL')
     parser.add_argument('--preset', default='plan', help='prompt preset (plan, trajectory)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the first episode')
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                   'meaningless: do not expect success. Set COSMOS_REASON2_MODEL to real '
                   'weights for a meaningful run.', flush=True)
     elif backend == 'openai':
-        options.update(model=args.model, base_url=args.base_url)
+        options.update(openai_options(args), model=args.model)
         label = f'openai {args.model or ""}'.strip()
     elif backend == 'replay':
         if not args.replay_path:
