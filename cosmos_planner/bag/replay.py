@@ -1,11 +1,14 @@
 """``cosmos-planner replay BAG``: run a recorded bag through the planner offline, in bag time.
 
-The replay is the planner node without ROS transport: it builds the node's configuration
-from the same parameters (``node_config_from_values``: ``--params-file`` plus ``-p``
-overrides plus the bag's camera topics), the same buffers, backend, planner and pipeline
-(``planner_node.make_buffers`` / ``make_node_backend``), feeds the same ``SensorInputs``
-callbacks with the recorded messages, and publishes the messages the node would publish
-(``ros.messages.build_output_messages``), into an MCAP bag instead of onto topics.
+The replay is the planner node without ROS: it builds the node's configuration from the
+same parameters (``node_config_from_values``: ``--params-file`` plus ``-p`` overrides plus
+the bag's camera topics), the same buffers, backend, planner and pipeline, feeds the same
+``SensorInputs`` callbacks with the recorded messages, builds each request and publishes
+each outcome through the node's own code (:mod:`cosmos_planner.pipeline.request`,
+:mod:`cosmos_planner.pipeline.publishing`: the last staleness check, ``PUBLISH_ORDER``, the
+status events), and writes the message records the node would publish into an MCAP bag
+with ``rosbags`` instead of onto topics. Neither rclpy nor any ROS message package is
+needed.
 
 Time: bag time is the recorded log time, which is what ``/clock`` carries when a bag is
 played with ``--clock``; buffers and staleness use header stamps exactly as the node does.
@@ -58,12 +61,12 @@ from cosmos_planner.bag.schedule import PlanSchedule
 from cosmos_planner.bag.summary import ReplaySummary
 from cosmos_planner.bag.topics import CameraTopics, resolve_cameras, task_topic_of
 from cosmos_planner.errors import ConfigError, PlannerError
+from cosmos_planner.pipeline.outputs import status_fields, status_record
 from cosmos_planner.settings import parse_assignments, write_params_file
 
 NAMESPACE = '/cosmos_planner'
 MODEL_TIMES = ('recorded', 'zero', 'measured')
 COPY_INPUTS = ('used', 'all', 'none')
-PUBLISH_ORDER = ('trajectory', 'gripper', 'path', 'markers', 'debug_image', 'plan')
 
 
 @dataclass
@@ -213,11 +216,12 @@ class Replay:
 
     def _build(self) -> None:
         """Build the node's core objects: ingest, buffers, backend (may load a model), planner."""
+        from cosmos_planner.backends.configured import make_configured_backend
         from cosmos_planner.frames.ingest import FrameIngest
-        from cosmos_planner.pipeline.planner import Planner
         from cosmos_planner.pipeline.inputs import SensorInputs
+        from cosmos_planner.pipeline.planner import Planner
+        from cosmos_planner.pipeline.request import make_buffers
         from cosmos_planner.pipeline.stats import PlanningStats
-        from cosmos_planner.ros.planner_node import make_buffers, make_node_backend
 
         cfg = self.cfg
         self.stats = PlanningStats([c.name for c in cfg.cameras], 'cosmos_planner')
@@ -228,7 +232,8 @@ class Replay:
         self.inputs = SensorInputs(self.lazy, self.buffers, self.stats, cfg.primary,
                                    on_time_reset=self._on_time_reset,
                                    measure_delay=lambda: False, ros_now_ns=lambda: self.now_ns)
-        self.clock = GenerationClock(make_node_backend(cfg))
+        self.clock = GenerationClock(make_configured_backend(
+            cfg.backend_kind, cfg.backend_options, cfg.faults, cfg.faults_then))
         self.planner = Planner(self.clock, cfg.preset, reasoning=cfg.reasoning,
                                max_attempts=cfg.max_attempts)
 
@@ -269,6 +274,7 @@ class Replay:
             depth = self.inputs.depth(cam.name, decoded)
             if depth is not None:
                 self._keep(self._raw_depth[cam.name], depth.stamp_ns, msg)
+                assert self.lazy is not None  # made with the inputs, before any message
                 self.lazy.prune(cam.name, depth.stamp_ns - int(self._window_ns()))
         else:
             self.summary.frames += 1
@@ -297,7 +303,7 @@ class Replay:
             store.popleft()
 
     def _on_task(self, data: str, time_ns: int) -> None:
-        from cosmos_planner.ros.planner_node import parse_task
+        from cosmos_planner.pipeline.request import parse_task
 
         text, task_id = parse_task(data, lambda: f'task-{next(self._task_ids)}')
         if not text:
@@ -321,22 +327,24 @@ class Replay:
 
     # -- requests ------------------------------------------------------------------------------
     def _request(self, at_ns: int, trigger: str) -> None:
-        from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
+        from cosmos_planner.pipeline.plan_pipeline import PlanPipeline
+        from cosmos_planner.pipeline.request import build_request
 
         cfg = self.cfg
+        lazy, clock = self.lazy, self.clock
+        assert lazy is not None and clock is not None  # made before any message
         self.now_ns = max(self.now_ns, at_ns)
         for cam in cfg.cameras:
-            self.lazy.check(cam.name)
-        clip = self.buffers.snapshot(cfg.primary, context=list(cfg.context_cameras))
-        camera = self.inputs.camera_model(cfg.primary)
-        depth = None
-        if clip is not None:
-            depth = self.lazy.real_depth(self.buffers.nearest_depth(
-                cfg.primary, clip.newest.stamp_ns,
-                int(cfg.pipeline.grounding.depth_sync_tolerance_s * 1e9)))
-        pipeline = PlanPipeline(self.planner, cfg.pipeline,
+            lazy.check(cam.name)
+        request = build_request(cfg, self.inputs, self.schedule.task or '',
+                                self.schedule.task_id or '', at_ns,
+                                resolve_depth=lazy.real_depth)
+        if (request.inputs.ee_position is not None and self._raw_ee is not None
+                and self.options.copy_inputs == 'used'):
+            self._copy(self._reader, self._raw_ee)
+        pipeline = PlanPipeline(self.planner, request.config,
                                 id_fn=lambda: f'plan-{next(self._plan_ids)}')
-        self.clock.ms = 0.0
+        clock.ms = 0.0
         tick = time.perf_counter()
         mode = self.options.model_time
 
@@ -344,37 +352,21 @@ class Replay:
             if mode == 'zero':
                 return at_ns
             if mode == 'recorded':
-                return at_ns + int(self.clock.ms * 1e6)
+                return at_ns + int(clock.ms * 1e6)
             return at_ns + int((time.perf_counter() - tick) * 1e9)
 
-        outcome = pipeline.run(PipelineInputs(
-            clip=clip, task=self.schedule.task, task_id=self.schedule.task_id, camera=camera,
-            depth=depth, now_ns=at_ns, ee_position=self._ee_position(at_ns)), now_fn=now_fn)
-        model_ms = {'zero': 0.0, 'recorded': self.clock.ms,
+        outcome = pipeline.run(request.inputs, now_fn=now_fn)
+        model_ms = {'zero': 0.0, 'recorded': clock.ms,
                     'measured': (time.perf_counter() - tick) * 1e3}[mode]
         publish_ns = at_ns + int(round(model_ms * 1e6))
         self.summary.requests += 1
+        clip = request.clip
         self._pending = Pending(next(self._seq), trigger, self.schedule.task_id,
                                 self.schedule.task or '', at_ns, publish_ns, outcome, clip,
                                 model_ms)
         self.schedule.started(publish_ns)
         if self.options.copy_inputs == 'used' and clip is not None:
-            self._copy_used(clip, depth)
-
-    def _ee_position(self, now_ns: int) -> Optional[Tuple[float, float, float]]:
-        """Return the gripper position as the node uses it: fresh, in the output frame."""
-        ee = self.inputs.ee_pose_latest() if self.cfg.ee_pose_enabled else None
-        if ee is None:
-            return None
-        stamp_ns, frame, pos, _ = ee
-        if now_ns - stamp_ns > self.cfg.ee_pose_max_age_s * 1e9:
-            return None
-        target = self.cfg.pipeline.grounding.target_frame
-        if target and frame and frame != target:
-            return None
-        if self.options.copy_inputs == 'used' and self._raw_ee is not None:
-            self._copy(self._reader, self._raw_ee)
-        return tuple(float(v) for v in pos)
+            self._copy_used(clip, request.inputs.depth)
 
     def _copy_used(self, clip: Any, depth: Any) -> None:
         wanted = {(c.camera, f.stamp_ns) for c in (clip, *clip.context) for f in c.frames}
@@ -397,39 +389,20 @@ class Replay:
 
     # -- publication ---------------------------------------------------------------------------
     def _publish(self, p: Pending) -> None:
-        from cosmos_planner.errors import SafetyRejection
-        from cosmos_planner.geometry.safety import check_staleness
-        from cosmos_planner.pipeline import outputs as m
+        """Publish ``p`` at its bag time exactly as the node publishes an outcome."""
+        from cosmos_planner.pipeline.publishing import publication
 
-        outcome = p.outcome
-        timings = dict(outcome.timings_ms)
-        status = outcome.status.value
-        extra: Dict[str, Any] = {}
-        if outcome.ok:
-            plan = outcome.plan
-            try:
-                check_staleness(m.plan_stamp_ns(plan), p.publish_ns,
-                                self.cfg.pipeline.safety.max_plan_age_s)
-            except SafetyRejection as exc:
-                self._finish_record(p, 'stale', f'at publish time: {exc}', published=False,
-                                    check=exc.check, plan_id=plan.plan_id)
-                return
-            debug_frame = None
-            if self.options.debug_image and p.clip is not None:
-                debug_frame = p.clip.newest
-            msgs = m.build_output_records(plan, outcome.trajectory, debug_frame=debug_frame,
-                                          gripper=self.cfg.gripper, ee_joint=self.cfg.ee_joint)
-            for name in PUBLISH_ORDER:
-                if name in msgs:
-                    self.writer.publish(f'{NAMESPACE}/{name}', p.publish_ns, msgs[name])
-            self._plan_in_force = plan
-            extra = dict(plan_id=plan.plan_id, valid_until=plan.valid_until,
-                         frame_id=plan.frame_id, points=len(plan.trajectory),
-                         transform='static')
-            self._finish_record(p, 'ok', 'planned', published=True, **extra)
-            return
-        self._finish_record(p, status, outcome.reason, published=False, check=outcome.check,
-                            detail=outcome.detail, timings=timings)
+        debug_frame = None
+        if self.options.debug_image and p.clip is not None:
+            debug_frame = p.clip.newest
+        pub = publication(p.outcome, p.publish_ns, self.cfg, debug_frame=debug_frame)
+        for name, record in pub.messages:
+            self.writer.publish(f'{NAMESPACE}/{name}', p.publish_ns, record)
+        if pub.published:
+            self._plan_in_force = pub.plan
+        # The raw answer is in plans.jsonl; the replay's status has never repeated it.
+        fields = {k: v for k, v in pub.fields.items() if k != 'raw'}
+        self._finish_record(p, pub.status, pub.reason, published=pub.published, **fields)
 
     def _finish_record(self, p: Pending, status: str, reason: str, published: bool,
                        at_ns: Optional[int] = None, timings: Optional[Dict] = None,
@@ -462,11 +435,8 @@ class Replay:
             'timings_ms': timings})
 
     def _status(self, when_ns: int, status: str, **fields: Any) -> None:
-        from cosmos_planner.pipeline import outputs as m
-
-        fields = {k: v for k, v in fields.items() if v is not None and v != ''}
-        fields.update(status=status, node=NAMESPACE, time=when_ns * 1e-9)
-        self.writer.publish(f'{NAMESPACE}/status', when_ns, m.status_record(fields))
+        self.writer.publish(f'{NAMESPACE}/status', when_ns,
+                            status_record(status_fields(status, NAMESPACE, when_ns, **fields)))
 
     # -- video ---------------------------------------------------------------------------------
     def _video(self, decoded: Any, frame: Any, log_ns: int) -> None:

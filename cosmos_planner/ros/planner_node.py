@@ -21,8 +21,6 @@ per event) and ``/diagnostics`` with its reason.
 """
 
 import itertools
-import json
-import logging
 import sys
 import threading
 import time
@@ -31,7 +29,6 @@ import uuid
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from nav_msgs.msg import Path
 import rclpy
 from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
 from rclpy.duration import Duration
@@ -44,13 +41,17 @@ from rcl_interfaces.msg import SetParametersResult
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
-from visualization_msgs.msg import MarkerArray
 
-from cosmos_planner.errors import ConfigError, PlannerError, SafetyRejection
+from cosmos_planner.errors import ConfigError, PlannerError
 from cosmos_planner.ros import messages as m
 from cosmos_planner.ros.diagnostics import NodeStats
+from cosmos_planner.backends.configured import make_configured_backend
 from cosmos_planner.pipeline.inputs import SensorInputs
+from cosmos_planner.pipeline.outputs import build_hold_records, OUTPUT_TYPES as RECORD_TYPES
+from cosmos_planner.pipeline.outputs import status_fields, status_record
+from cosmos_planner.pipeline.publishing import publication
+from cosmos_planner.pipeline.request import build_request, make_buffers, parse_task
+from cosmos_planner.pipeline.request import task_echo, task_problem
 from cosmos_planner.ros.params import current_values, declare_node_parameters
 from cosmos_planner.ros.params import node_config_from_values, NodeConfig, plain
 from cosmos_planner.ros.params import check_paths, validate_changes
@@ -58,13 +59,8 @@ from cosmos_planner.ros.tf_source import TransformSource
 from cosmos_planner.pipeline.worker import PlanJob, PlanningWorker
 
 NODE_NAME = 'cosmos_planner'
-#: Output topics (private) and their message types.
-OUTPUT_TYPES = {'plan': String, 'path': Path, 'trajectory': MultiDOFJointTrajectory,
-                'gripper': JointTrajectory, 'markers': MarkerArray, 'debug_image': Image}
-#: Published last, so a consumer reacting to ``~/plan`` has every other topic of that plan.
-PUBLISH_ORDER = ('trajectory', 'gripper', 'path', 'markers', 'debug_image', 'plan')
-#: Characters of a refused task echoed on ``~/status`` (the rest is cut).
-TASK_ECHO_CHARS = 80
+#: Output topics (private) and their rclpy message classes.
+OUTPUT_TYPES = {name: m.message_class(t) for name, t in RECORD_TYPES.items()}
 
 
 class JobResult:
@@ -196,7 +192,8 @@ class PlannerNode(LifecycleNode):
                                    on_time_reset=self._on_stamps_backwards,
                                    measure_delay=lambda: not self._sim_time(),
                                    ros_now_ns=self.now_ns)
-        self.backend = make_node_backend(cfg)
+        self.backend = make_configured_backend(
+            cfg.backend_kind, cfg.backend_options, cfg.faults, cfg.faults_then)
         self.stats.backend_health = dict(self.backend.health())
         self.planner = Planner(_AnnouncingBackend(self.backend, self._on_generating),
                                cfg.preset, reasoning=cfg.reasoning,
@@ -401,10 +398,10 @@ class PlannerNode(LifecycleNode):
         if not frame and self.inputs is not None:
             latest = self.inputs.latest_frame(cfg.primary)
             frame = latest.frame_id if latest is not None else ''
-        msgs = m.build_hold_messages(self.now_ns(), frame, hold_position=hold_pos,
+        records = build_hold_records(self.now_ns(), frame, hold_position=hold_pos,
                                      hold_orientation=hold_ori, ee_joint=cfg.ee_joint)
-        for name, msg in msgs.items():
-            self._out[name].publish(msg)
+        for name, record in records.items():
+            self._out[name].publish(m.to_ros(record))
 
     def _on_time_jump(self, jump: TimeJump) -> None:
         """ROS clock went backwards (sim reset, bag loop with /clock): start over."""
@@ -438,31 +435,19 @@ class PlannerNode(LifecycleNode):
                 self._pipeline.cancel()
 
     def _run_job(self, job: PlanJob) -> JobResult:
-        from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
+        from cosmos_planner.pipeline.plan_pipeline import PlanPipeline
 
         tick = time.perf_counter()
-        cfg = self.config
-        inputs = self.inputs
-        now_ns = self.now_ns()
-        clip = inputs.buffers.snapshot(cfg.primary, context=list(cfg.context_cameras))
-        camera = inputs.camera_model(cfg.primary)
-        pipeline_cfg, source = self._pipeline_config(camera, clip)
-        depth = None
-        if clip is not None:
-            # The same tolerance grounding checks, so the lookup never picks a depth image
-            # that grounding must then refuse (one knob, not two).
-            tolerance_s = pipeline_cfg.grounding.depth_sync_tolerance_s
-            depth = inputs.buffers.nearest_depth(cfg.primary, clip.newest.stamp_ns,
-                                                 int(tolerance_s * 1e9))
-        ee = self._ee_position(now_ns, pipeline_cfg)
+        request = build_request(self.config, self.inputs, job.task, job.task_id, self.now_ns(),
+                                transform=self._pipeline_config,
+                                on_ee_ignored=self._ee_pose_ignored)
         snapshot_ms = (time.perf_counter() - tick) * 1e3
-        pipeline = PlanPipeline(self.planner, pipeline_cfg)
+        pipeline = PlanPipeline(self.planner, request.config)
         with self._pipeline_lock:
             self._pipeline, self._pipeline_job = pipeline, job
-        outcome = pipeline.run(PipelineInputs(
-            clip=clip, task=job.task, task_id=job.task_id, camera=camera, depth=depth,
-            now_ns=now_ns, ee_position=ee), now_fn=self.now_ns)
-        return JobResult(outcome, clip, {'snapshot': snapshot_ms}, source)
+        outcome = pipeline.run(request.inputs, now_fn=self.now_ns)
+        return JobResult(outcome, request.clip, {'snapshot': snapshot_ms},
+                         request.transform_source)
 
     def _pipeline_config(self, camera: Any, clip: Any) -> Any:
         """Return this request's pipeline config, with the TF transform when there is one."""
@@ -478,23 +463,8 @@ class PlannerNode(LifecycleNode):
         return cfg.with_changes({'target.translation': list(transform.translation),
                                  'target.rotation_xyzw': list(transform.quaternion_xyzw)}), how
 
-    def _ee_position(self, now_ns: int, pipeline_cfg: Any) -> Optional[tuple]:
-        """Return the gripper position in the output frame, when known and fresh."""
-        if not self.config.ee_pose_enabled or self.inputs is None:
-            return None
-        ee = self.inputs.ee_pose_latest()
-        if ee is None:
-            return None
-        stamp_ns, frame, pos, _ = ee
-        if now_ns - stamp_ns > self.config.ee_pose_max_age_s * 1e9:
-            return None
-        target = pipeline_cfg.grounding.target_frame
-        if target and frame and frame != target:
-            self.get_logger().warning(
-                f'end-effector pose is in {frame!r}, plans are in {target!r}: pose ignored',
-                throttle_duration_sec=10.0)
-            return None
-        return tuple(float(v) for v in pos)
+    def _ee_pose_ignored(self, why: str) -> None:
+        self.get_logger().warning(why, throttle_duration_sec=10.0)
 
     def _on_generating(self) -> None:
         """Say on ``~/status`` that the backend started generating for the running job.
@@ -525,37 +495,22 @@ class PlannerNode(LifecycleNode):
                 self._report(job, replaced, f'{why}; the {status} result was dropped',
                              timings, base)
                 return
-            if not outcome.ok:
-                self._report(job, status, outcome.reason, timings, base,
-                             check=outcome.check, detail=outcome.detail,
-                             raw=_raw_answer(outcome))
-                return
-            plan = outcome.plan
-            now_ns = self.now_ns()
-            try:
-                from cosmos_planner.geometry.safety import check_staleness
-                check_staleness(m.plan_stamp_ns(plan), now_ns,
-                                self.config.pipeline.safety.max_plan_age_s)
-            except SafetyRejection as exc:
-                self._report(job, 'stale', f'at publish time: {exc}', timings, base,
-                             check=exc.check, detail=exc.detail, plan_id=plan.plan_id)
-                return
             debug_frame = None
             pub = self._out.get('debug_image')
-            if self.config.debug_image and pub is not None and pub.get_subscription_count():
-                debug_frame = result.clip.newest if result.clip is not None else None
-            msgs = m.build_output_messages(plan, outcome.trajectory, debug_frame=debug_frame,
-                                           gripper=self.config.gripper,
-                                           ee_joint=self.config.ee_joint)
-            for name in PUBLISH_ORDER:
-                if name in msgs:
-                    self._out[name].publish(msgs[name])
+            if (outcome.ok and self.config.debug_image and pub is not None
+                    and pub.get_subscription_count() and result.clip is not None):
+                debug_frame = result.clip.newest
+            out = publication(outcome, self.now_ns(), self.config, debug_frame=debug_frame,
+                              transform_source=result.transform_source)
+            if not out.published:
+                self._report(job, out.status, out.reason, timings, base, **out.fields)
+                return
+            for name, record in out.messages:
+                self._out[name].publish(m.to_ros(record))
         timings['publish'] = (time.perf_counter() - tick) * 1e3
         timings['node_overhead'] = (timings.get('total', 0.0) + timings['snapshot']
                                     + timings['publish'] - timings.get('generate', 0.0))
-        self._report(job, 'ok', 'planned', timings, base, plan_id=plan.plan_id,
-                     valid_until=plan.valid_until, frame_id=plan.frame_id,
-                     points=len(plan.trajectory), transform=result.transform_source)
+        self._report(job, out.status, out.reason, timings, base, **out.fields)
 
     def _on_job_error(self, job: PlanJob, exc: BaseException) -> None:
         reason = getattr(exc, 'reason', 'internal_error')
@@ -569,11 +524,10 @@ class PlannerNode(LifecycleNode):
         self._status(status, reason=reason, timings_ms=timings, **base, **extra)
 
     def _status(self, status: str, **fields: Any) -> None:
-        fields = {k: v for k, v in fields.items() if v is not None and v != ''}
-        fields.update(status=status, node=self.get_fully_qualified_name(),
-                      time=self.now_ns() * 1e-9)
+        fields = status_fields(status, self.get_fully_qualified_name(), self.now_ns(),
+                               **fields)
         try:
-            self.status_pub.publish(m.status_message(fields))
+            self.status_pub.publish(m.to_ros(status_record(fields)))
         except Exception as exc:  # noqa: BLE001 - e.g. context shut down during SIGINT
             self.get_logger().debug(f'status not published: {exc}')
 
@@ -607,83 +561,6 @@ class PlannerNode(LifecycleNode):
                 self._diag_timer = self.create_timer(
                     cfg.diagnostics_period_s, self._publish_diagnostics, clock=self._steady)
         return SetParametersResult(successful=True)
-
-
-def parse_task(data: str, new_id: Any) -> tuple:
-    """``(task text, task id)`` from ``~/task``: plain text, or JSON with task/task_id."""
-    text = (data or '').strip()
-    if text.startswith('{'):
-        try:
-            obj = json.loads(text)
-        except ValueError:
-            obj = None
-        if isinstance(obj, dict) and isinstance(obj.get('task'), str):
-            task_id = obj.get('task_id')
-            return obj['task'].strip(), str(task_id) if task_id else new_id()
-    return text, new_id()
-
-
-def task_problem(text: str) -> Optional[str]:
-    """Why the prompt would refuse ``text`` (empty, over the length limit), else None.
-
-    Checked in the task callback so that a task no request could carry is refused as
-    ``bad_task`` at once instead of failing later through the worker's error path.
-    """
-    from cosmos_planner.model.prompts import normalize_task
-
-    try:
-        normalize_task(text)
-    except ConfigError as exc:
-        return str(exc)
-    return None
-
-
-def task_echo(text: str, limit: int = TASK_ECHO_CHARS) -> str:
-    """``text`` cut to ``limit`` characters plus an ellipsis, for a refused task's status."""
-    return text if len(text) <= limit else text[:limit] + '\u2026'
-
-
-def _raw_answer(outcome: Any) -> Optional[str]:
-    result = getattr(outcome, 'result', None)
-    if result is None or not result.raw_answers:
-        return None
-    return result.raw_answers[-1][:500]
-
-
-def make_buffers(cfg: NodeConfig) -> Any:
-    """Build the per-camera frame buffers (``frame_buffer.CameraBuffers``)."""
-    from cosmos_planner.frames.buffer import CameraBuffers
-
-    return CameraBuffers([c.name for c in cfg.cameras], max_frames=cfg.buffer_max_frames,
-                         window_s=cfg.buffer_window_s, fps=cfg.buffer_fps,
-                         depth_window_s=max(2.0, cfg.buffer_window_s))
-
-
-def make_node_backend(cfg: NodeConfig) -> Any:
-    """Build the backend from ``backend.*``; ``faults`` (TEST-ONLY) wraps replay in faults."""
-    from cosmos_planner.backends.registry import make_backend
-
-    options = dict(cfg.backend_options)
-    if cfg.backend_kind == 'local' and not options.get('model'):
-        from cosmos_planner.backends.local.resolve import resolve_default_model
-
-        resolved = resolve_default_model()
-        options['model'] = resolved.path
-        if resolved.is_tiny:
-            logging.getLogger(__name__).warning(
-                'no Cosmos Reason 2 weights found: using the tiny random test checkpoint, '
-                'whose plans are meaningless (set backend.model or COSMOS_REASON2_MODEL)')
-    if cfg.backend_kind != 'faults':
-        return make_backend(cfg.backend_kind, **options)
-    from cosmos_planner.backends.faults import FaultInjectingBackend
-
-    record_path = options.pop('record_path', None)
-    inner = make_backend('replay', **options) if options.get('path') else None
-    backend: Any = FaultInjectingBackend(inner, faults=list(cfg.faults), then=cfg.faults_then)
-    if record_path:
-        from cosmos_planner.backends.recording import RecordingBackend
-        backend = RecordingBackend(backend, record_path)
-    return backend
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
