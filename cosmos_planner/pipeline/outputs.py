@@ -29,11 +29,12 @@ Output conventions (documented in the README's ROS interface table):
 
 from dataclasses import dataclass
 import json
-from typing import Any, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, TYPE_CHECKING
+from typing import Any, Dict, List, Mapping, Optional, Protocol, Tuple, TYPE_CHECKING
 
 import numpy as np
 
 from cosmos_planner.errors import ImageDecodeError
+from cosmos_planner.geometry.transforms import Vector
 from cosmos_planner.model.plan_schema import PlanV1
 
 if TYPE_CHECKING:
@@ -69,15 +70,25 @@ class Msg:
 
 
 class TimedTrajectoryLike(Protocol):
-    """What the builders read from ``cosmos_planner.geometry.timing.TimedTrajectory``."""
+    """What the builders read from ``cosmos_planner.geometry.timing.TimedTrajectory``.
 
-    frame_id: str
-    stamp_ns: int
-    times_s: Any
-    positions: Any
-    orientation_xyzw: Any
-    gripper: Any
-    gripper_state: Any
+    Read-only members, so the frozen dataclass satisfies it.
+    """
+
+    @property
+    def frame_id(self) -> str: ...
+    @property
+    def stamp_ns(self) -> int: ...
+    @property
+    def times_s(self) -> np.ndarray: ...
+    @property
+    def positions(self) -> np.ndarray: ...
+    @property
+    def orientation_xyzw(self) -> Tuple[float, float, float, float]: ...
+    @property
+    def gripper(self) -> Tuple[Optional[str], ...]: ...
+    @property
+    def gripper_state(self) -> Tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,7 @@ def _vector3(x: float, y: float, z: float) -> Msg:
     return Msg('geometry_msgs/msg/Vector3', {'x': float(x), 'y': float(y), 'z': float(z)})
 
 
-def _quaternion(xyzw: Sequence[float]) -> Msg:
+def _quaternion(xyzw: Vector) -> Msg:
     x, y, z, w = (float(v) for v in xyzw)
     return Msg('geometry_msgs/msg/Quaternion', {'x': x, 'y': y, 'z': z, 'w': w})
 
@@ -324,8 +335,8 @@ def ordered(records: Mapping[str, Msg]) -> List[Tuple[str, Msg]]:
 
 
 def build_hold_records(stamp_ns: int, frame_id: str, *,
-                       hold_position: Optional[Sequence[float]] = None,
-                       hold_orientation: Sequence[float] = IDENTITY_XYZW,
+                       hold_position: Optional[Vector] = None,
+                       hold_orientation: Vector = IDENTITY_XYZW,
                        ee_joint: str = 'end_effector',
                        marker_ns: str = 'cosmos_planner') -> Dict[str, Msg]:
     """Records that stop a controller executing the previous plan (cancel, clock reset).
