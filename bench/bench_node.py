@@ -75,7 +75,7 @@ class InlineWorker:
     def submit(self, task_id: str, task: str, trigger: str, **meta: Any) -> Any:
         """Plan now, on the caller's (executor) thread, then publish."""
         from cosmos_planner.pipeline.worker import PlanJob
-        job = PlanJob(task_id, task, trigger, 0, next(self._seq), dict(meta))
+        job = PlanJob(task_id, task, trigger, next(self._seq), dict(meta))
         self._on_done(job, self._run_job(job), True)
         return job
 

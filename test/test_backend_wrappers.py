@@ -15,6 +15,7 @@ from cosmos_planner.backends.registry import (backend_class, backend_kinds, BACK
 from cosmos_planner.backends.faults import Fault, FaultInjectingBackend
 from cosmos_planner.backends.recording import (read_recordings, RecordingBackend,
                                                ReplayBackend)
+from cosmos_planner.model.cancel import CancelToken
 from cosmos_planner.errors import (BackendError, BackendUnavailable, ConfigError,
                                    GenerationCancelled, ReplayMissError)
 from cosmos_planner.model.parser import parse_answer
@@ -48,6 +49,16 @@ def test_replay_answers_by_fingerprint(recorded, requests_):
     assert completion.backend == 'replay' and completion.model == 'recorded-model'
     assert completion.meta['fingerprint'] == requests_[0].fingerprint()
     assert replay.health()['ok'] is True
+
+
+def test_replay_of_a_cancelled_job_uses_up_no_answer(recorded, requests_):
+    replay = ReplayBackend(recorded)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(GenerationCancelled):
+        replay.generate(requests_[0], token)
+    assert replay.replayed == 0
+    assert replay.generate(requests_[0], CancelToken()).text == PLAN_ANSWER
 
 
 def test_replay_miss_names_the_fingerprint(recorded):
@@ -147,17 +158,18 @@ def test_recording_forwards_cancel_and_health(tmp_path):
     recorder = RecordingBackend(inner, tmp_path / 'r.jsonl')
     assert recorder.health()['recording'] == str(tmp_path / 'r.jsonl')
     errors = []
+    token = CancelToken()
 
     def worker():
         try:
-            recorder.generate(request_for(synthetic_clip()))
+            recorder.generate(request_for(synthetic_clip()), token)
         except GenerationCancelled as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=worker)
     thread.start()
     assert inner.waiting.wait(10)
-    recorder.cancel()
+    token.cancel()
     thread.join(10)
     assert not thread.is_alive() and len(errors) == 1
     recorder.close()
@@ -196,11 +208,12 @@ def test_faults_follow_the_call_sequence(recorded, requests_):
 def test_hang_until_cancelled(requests_):
     faults = FaultInjectingBackend(faults=['hang'])
     caught = []
+    token = CancelToken()
     thread = threading.Thread(
-        target=lambda: caught.append(_raises(faults.generate, requests_[0])))
+        target=lambda: caught.append(_raises(faults.generate, requests_[0], token)))
     thread.start()
     assert faults.waiting.wait(10)
-    faults.cancel()
+    token.cancel()
     thread.join(10)
     assert not thread.is_alive()
     assert isinstance(caught[0], GenerationCancelled)

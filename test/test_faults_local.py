@@ -9,11 +9,14 @@ The real ``LocalBackend`` on the tiny random Qwen3-VL checkpoint, the real ``Pla
   says memory, it is not retried (retrying an OOM only repeats it), the backend stays
   healthy and not busy, and the very next request plans;
 - cancel during generation: ``on_step`` (called after every generated token) cancels the
-  pipeline at the second token of every other request, 20 requests in a row; each cancelled
-  request ends ``cancelled``, the others plan, and threads and open fds end where they began;
+  request's token at the second token of every other request, 20 requests in a row; each
+  cancelled request ends ``cancelled``, the others plan, and threads and open fds end where
+  they began;
 - the ``FaultInjectingBackend`` wrapped around the real backend (retryable error, OOM,
-  hang-until-cancelled, unavailable, garbage, truncation) gives bounded retries and
-  recovery, and its ``health()`` counts what was injected.
+  hang-until-cancelled, unavailable, garbage, truncation): backend errors end the request
+  at once (the planner retries only unusable answers; transport retries belong to the
+  remote backend), unusable answers are retried a bounded number of times, the next request
+  recovers, and its ``health()`` counts what was injected.
 
 Runtime: about 15-25 s (tiny generations of 0.3-0.5 s each).
 Rerun: ``python -m pytest test/test_faults_local.py -q``.
@@ -29,6 +32,7 @@ import pytest
 
 from cosmos_planner.backends.faults import Fault, FaultInjectingBackend
 from cosmos_planner.geometry.camera_model import CameraModel
+from cosmos_planner.model.cancel import CancelToken
 from cosmos_planner.model.response_schemas import DecodingLimits
 from cosmos_planner.frames.types import Clip, Frame
 from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
@@ -141,12 +145,13 @@ def test_cancel_mid_generation_twenty_times_leaves_nothing_behind(
     pipeline.run(_inputs(99))                                       # warm-up
     threads0, fds0 = _counts()
     cancel_now = {'on': False}
+    token = CancelToken()
     steps: List[int] = []
 
     def at_step(step: int) -> None:
         steps.append(step)
         if cancel_now['on'] and step == 2:
-            pipeline.cancel()
+            token.cancel()
 
     hook.action = at_step
     try:
@@ -154,7 +159,8 @@ def test_cancel_mid_generation_twenty_times_leaves_nothing_behind(
         for i in range(20):
             cancel_now['on'] = i % 2 == 0
             steps.clear()
-            out = pipeline.run(_inputs(i))
+            token = CancelToken()               # one token per request, as the worker does
+            out = pipeline.run(_inputs(i), cancel=token)
             statuses.append(out.status)
             if cancel_now['on']:
                 assert out.status is PlanStatus.CANCELLED, out.reason
@@ -169,22 +175,25 @@ def test_cancel_mid_generation_twenty_times_leaves_nothing_behind(
     assert _counts() == (threads0, fds0)
 
 
-def test_injected_faults_around_the_real_backend_retry_and_recover(backend: Any) -> None:
+def test_injected_faults_around_the_real_backend_end_or_retry_and_recover(
+        backend: Any) -> None:
     faulty = FaultInjectingBackend(backend, [
-        'error:retryable', 'pass',                # retried, then the real answer
+        'error:retryable',                        # a backend error: not retried here
         'oom',                                    # not retried
-        'unavailable', 'pass',                    # retried, then the real answer
+        'unavailable',                            # not retried
         'garbage', 'garbage',                     # both attempts unusable: parse_failed
         Fault('truncate', keep=0.5), 'pass',      # cut-off answer retried
+        'pass',                                   # and the next request plans
     ])
     pipeline = PlanPipeline(Planner(faulty, PRESET, max_attempts=2))
-    statuses = [pipeline.run(_inputs(i)).status for i in range(5)]
-    assert statuses[0] in ANSWERED
+    statuses = [pipeline.run(_inputs(i)).status for i in range(6)]
+    assert statuses[0] is PlanStatus.BACKEND_FAILED
     assert statuses[1] is PlanStatus.BACKEND_FAILED
-    assert statuses[2] in ANSWERED
+    assert statuses[2] is PlanStatus.BACKEND_FAILED
     assert statuses[3] is PlanStatus.PARSE_FAILED
     assert statuses[4] in ANSWERED
-    assert faulty.calls == 9 and faulty.health()['injected'] == 6
+    assert statuses[5] in ANSWERED
+    assert faulty.calls == 8 and faulty.health()['injected'] == 6
     assert faulty.health()['ok'] is True
 
 
@@ -192,10 +201,12 @@ def test_hang_is_cancelled_and_the_backend_is_reusable(backend: Any) -> None:
     faulty = FaultInjectingBackend(backend, ['hang:60'])
     pipeline = PlanPipeline(Planner(faulty, PRESET, max_attempts=1))
     result = {}
-    worker = threading.Thread(target=lambda: result.update(out=pipeline.run(_inputs(1))))
+    token = CancelToken()
+    worker = threading.Thread(
+        target=lambda: result.update(out=pipeline.run(_inputs(1), cancel=token)))
     worker.start()
     assert faulty.waiting.wait(30), 'the hang never started'
-    pipeline.cancel()
+    token.cancel()
     worker.join(30)
     assert not worker.is_alive()
     assert result['out'].status is PlanStatus.CANCELLED

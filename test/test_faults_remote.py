@@ -31,9 +31,11 @@ import threading
 import time
 from typing import Any, Callable, Iterator, List, Tuple
 
+import numpy as np
 import pytest
 
 from planner_helpers import block_image, one_frame_clip
+
 from cosmos_planner.backends.openai.client import OpenAICompatBackend
 from cosmos_planner.geometry.camera_model import CameraModel
 from cosmos_planner.errors import BackendError, BackendUnavailable
@@ -214,3 +216,41 @@ def test_an_abandoned_attempt_releases_its_thread_while_the_server_still_trickle
         threads = _settle(threads0, 3.0)
         server.default = 'ok'
         assert threads <= threads0, f'{threads - threads0} threads still held by the client'
+
+
+def test_a_503_server_gets_max_retries_plus_one_requests_whatever_max_attempts() -> None:
+    """One retry policy: the planner does not repeat what the backend already retried."""
+    with FaultServer() as server:
+        server.default = 'status:503'
+        pipeline = PlanPipeline(Planner(_backend(server.url, stream=True), 'plan',
+                                        max_attempts=3))
+        out = pipeline.run(_inputs())
+        assert out.status is PlanStatus.BACKEND_FAILED and 'HTTP 503' in out.reason
+        assert out.result.attempts == 1
+        assert server.chat_count == MAX_RETRIES + 1
+
+
+def test_cosmos_planner_plan_with_default_options_sends_a_503_server_max_retries_plus_one(
+        tmp_path: Any, capsys: pytest.CaptureFixture) -> None:
+    """The case of issue 11: it used to get 6 requests (planner attempts x backend tries)."""
+    import argparse
+
+    import cv2
+
+    from cosmos_planner.cli import plan as plan_cli
+    from cosmos_planner.cli.main import main as cli_main
+
+    image = tmp_path / 'frame.png'
+    assert cv2.imwrite(str(image), np.zeros((48, 64, 3), np.uint8))
+    argv = ['plan', str(image), '--task', 'pick up the red cube', '--backend', 'openai']
+    parser = argparse.ArgumentParser()
+    plan_cli.add_arguments(parser)
+    assert parser.parse_args(argv[1:]).max_attempts > 1   # so a product would show
+    with FaultServer() as server:
+        default_retries = OpenAICompatBackend(server.url).config.max_retries
+        assert default_retries >= 1
+        server.default = 'status:503'
+        code = cli_main(argv + ['--base-url', server.url])
+        assert code == 1
+        assert server.chat_count == default_retries + 1
+    assert 'backend_failed' in capsys.readouterr().err

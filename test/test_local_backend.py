@@ -16,6 +16,7 @@ import threading
 import numpy as np
 import pytest
 
+from cosmos_planner.model.cancel import CancelToken
 from cosmos_planner.model.response_schemas import DecodingLimits
 from cosmos_planner.errors import (BackendError, ConfigError, GenerationCancelled,
                                    ModelNotFoundError, ModelTooLargeError, ParseError)
@@ -128,21 +129,22 @@ def test_cancel_from_another_thread_stops_within_tokens(tiny_checkpoint):
 
     slow = LocalBackend(str(tiny_checkpoint), device='cpu', constrained=False, on_step=on_step)
     outcome = {}
+    token = CancelToken()
 
     def worker():
         try:
             outcome['completion'] = slow.generate(request('trajectory', 4, False,
-                                                          max_tokens=4000))
+                                                          max_tokens=4000), token)
         except BaseException as exc:  # noqa: BLE001 - the test inspects it
             outcome['error'] = exc
 
     try:
-        slow.cancel()  # idle: a no-op, must not cancel the next request
+        CancelToken().cancel()  # another job's token: must not cancel this request
         thread = threading.Thread(target=worker)
         thread.start()
         assert started.wait(120), 'generation never started'
         at_cancel = steps[-1]
-        slow.cancel()
+        token.cancel()
         thread.join(120)
         assert not thread.is_alive()
         assert isinstance(outcome.get('error'), GenerationCancelled), outcome
@@ -156,10 +158,11 @@ def test_cancel_from_another_thread_stops_within_tokens(tiny_checkpoint):
 def test_health_counts_successes_cancellations_and_failures(tiny_checkpoint):
     """Like the remote backend, health() says how many requests failed and why."""
     calls = {'cancel_at_step': None}
+    token = CancelToken()
 
     def on_step(n):
         if calls['cancel_at_step'] is not None and n >= calls['cancel_at_step']:
-            counted.cancel()
+            token.cancel()
 
     counted = LocalBackend(str(tiny_checkpoint), device='cpu', constrained=False,
                            on_step=on_step)
@@ -170,7 +173,7 @@ def test_health_counts_successes_cancellations_and_failures(tiny_checkpoint):
         counted.generate(request('trajectory', 1, False, max_tokens=3))
         calls['cancel_at_step'] = 1
         with pytest.raises(GenerationCancelled):
-            counted.generate(request('trajectory', 1, False, max_tokens=50))
+            counted.generate(request('trajectory', 1, False, max_tokens=50), token)
     finally:
         counted.close()
     with pytest.raises(BackendError, match='closed'):

@@ -8,7 +8,7 @@ counters. Runtime: about 1-2 s.
 import json
 import threading
 import time
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 from geometry_msgs.msg import PoseStamped
 import numpy as np
@@ -237,36 +237,37 @@ def test_overlong_task_is_refused_before_any_request_with_a_short_echo() -> None
 # --- worker ---------------------------------------------------------------------------------
 
 class _Generation:
-    """A run_job that blocks until cancelled.
+    """A run_job that blocks until its job's cancel token is cancelled.
 
-    It clears its flag when it starts, as backends do, so a cancel landing before it starts
-    is lost unless the worker repeats it.
+    ``release`` (set unless ``hold_before_start``) gates the start, so a test can land a
+    cancel between "job taken" and "generation started" without guessing by sleeping;
+    ``finish`` (set unless ``hold_after_cancel``) gates the return after the cancel.
     """
 
-    def __init__(self, lose_first_cancel: bool = False) -> None:
-        self.cancel_event = threading.Event()
+    def __init__(self, hold_before_start: bool = False,
+                 hold_after_cancel: bool = False) -> None:
+        self.taken = threading.Event()
         self.started = threading.Event()
-        self.cancels = 0
-        self.lose_first = lose_first_cancel
+        self.release = threading.Event()
+        self.finish = threading.Event()
+        if not hold_before_start:
+            self.release.set()
+        if not hold_after_cancel:
+            self.finish.set()
 
     def run(self, job: PlanJob) -> str:
-        if self.lose_first:
-            time.sleep(0.3)            # the first cancel arrives during this window
-        self.cancel_event.clear()
+        self.taken.set()
+        assert self.release.wait(10)
         self.started.set()
-        if self.cancel_event.wait(10):
-            return 'cancelled'
-        return 'finished'
-
-    def cancel(self, job: PlanJob) -> None:
-        self.cancels += 1
-        self.cancel_event.set()
+        cancelled = job.cancel.wait(10)
+        assert self.finish.wait(10)
+        return 'cancelled' if cancelled else 'finished'
 
 
 def _worker(gen: _Generation) -> Tuple[PlanningWorker, List[Tuple[str, Any, bool]]]:
     done: List[Tuple[str, Any, bool]] = []
     worker = PlanningWorker(gen.run, lambda j, o, c: done.append((j.task_id, o, c)),
-                            gen.cancel, lambda j, e: done.append((j.task_id, e, False)))
+                            lambda j, e: done.append((j.task_id, e, False)))
     worker.start()
     return worker, done
 
@@ -291,22 +292,61 @@ def test_newer_job_supersedes_and_cancels_the_running_one() -> None:
         assert _wait(lambda: len(done) >= 1)
         assert done[0] == ('a', 'cancelled', False)
         assert worker.replaced_by(first) == 'superseded'
+        assert first.cancel.reason == 'superseded'
         assert gen.started.wait(5) and worker.running.task_id == 'b'
     finally:
         assert worker.stop(5)
     assert done[-1][0] == 'b' and done[-1][2] is False   # stopped: cancelled, not current
 
 
-def test_cancel_is_repeated_until_the_generation_stops() -> None:
-    gen = _Generation(lose_first_cancel=True)
+def test_a_cancel_before_the_generation_starts_is_not_lost() -> None:
+    gen = _Generation(hold_before_start=True)
     worker, done = _worker(gen)
     try:
         job = worker.submit('a', 'task a', 'task')
-        assert _wait(lambda: worker.running is not None)
+        assert gen.taken.wait(5)
         worker.cancel()                       # lands before the generation starts
-        assert _wait(lambda: len(done) == 1), 'the lost cancel was never repeated'
-        assert done[0] == ('a', 'cancelled', False) and gen.cancels >= 2
-        assert worker.replaced_by(job) == 'cancelled'
+        gen.release.set()
+        assert _wait(lambda: len(done) == 1), 'the early cancel was lost'
+        assert done[0] == ('a', 'cancelled', False)
+        assert worker.replaced_by(job) == 'cancelled' and job.cancel.cancelled
+    finally:
+        worker.stop(5)
+
+
+def test_a_cancel_after_a_supersede_reports_cancelled() -> None:
+    gen = _Generation(hold_after_cancel=True)
+    worker, done = _worker(gen)
+    try:
+        first = worker.submit('a', 'task a', 'task')
+        assert gen.started.wait(5)
+        second = worker.submit('b', 'task b', 'task')
+        assert first.cancel.wait(5) and first.cancel.reason == 'superseded'
+        worker.cancel()                       # drops b; a's result is cancelled, not replaced
+        assert second.cancel.cancelled
+        gen.finish.set()
+        assert _wait(lambda: len(done) == 1)
+        assert done[0] == ('a', 'cancelled', False)
+        assert worker.replaced_by(first) == 'cancelled'
+        assert not worker.busy
+    finally:
+        worker.stop(5)
+
+
+def test_a_cancel_while_the_outcome_is_reported_drops_it() -> None:
+    """A clock reset between "job finished" and "outcome published" still drops it."""
+    seen: List[Optional[str]] = []
+
+    def on_done(job: PlanJob, outcome: Any, current: bool) -> None:
+        worker.cancel()                       # e.g. a clock reset on another thread
+        seen.append(worker.replaced_by(job))
+
+    worker = PlanningWorker(lambda job: 'finished', on_done, lambda j, e: None)
+    worker.start()
+    try:
+        worker.submit('a', 'task a', 'task')
+        assert _wait(lambda: len(seen) == 1)
+        assert seen == ['cancelled']
     finally:
         worker.stop(5)
 
@@ -322,7 +362,7 @@ def test_errors_are_reported_and_the_worker_continues() -> None:
 
     done: List[Tuple[str, Any]] = []
     worker = PlanningWorker(run, lambda j, o, c: done.append((j.task_id, o)),
-                            lambda j: None, lambda j, e: done.append((j.task_id, e)))
+                            lambda j, e: done.append((j.task_id, e)))
     worker.start()
     try:
         worker.submit('boom', 'x', 'task')

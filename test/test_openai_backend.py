@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from cosmos_planner.backends.openai import media as media_encode
+from cosmos_planner.model.cancel import CancelToken
 from cosmos_planner.model.protocol import GenerationRequest, Sampling
 from cosmos_planner.backends.openai.client import (backoff_delay, OpenAICompatBackend,
                                                    OpenAICompatConfig)
@@ -414,12 +415,12 @@ def test_backoff_grows_is_capped_jittered_and_honours_retry_after():
 
 
 # -- cancellation ---------------------------------------------------------------------------
-def _generate_in_thread(backend, request):
+def _generate_in_thread(backend, request, cancel=None):
     result = {}
 
     def work():
         try:
-            result['completion'] = backend.generate(request)
+            result['completion'] = backend.generate(request, cancel)
         except Exception as exc:  # noqa: BLE001 - the test inspects it
             result['error'] = exc
 
@@ -432,10 +433,11 @@ def _generate_in_thread(backend, request):
 def test_cancel_ends_an_in_flight_request(server, stream):
     server.default = 'slow:30'
     backend = fast_backend(server.url, stream=stream, timeout_s=60.0)
-    thread, result = _generate_in_thread(backend, make_request())
+    token = CancelToken()
+    thread, result = _generate_in_thread(backend, make_request(), token)
     while server.chat_count == 0:
         threading.Event().wait(0.01)
-    backend.cancel()
+    token.cancel()
     thread.join(timeout=20)  # the server would take 30 s: only cancel ends it sooner
     assert not thread.is_alive()
     assert isinstance(result.get('error'), GenerationCancelled)
@@ -445,11 +447,13 @@ def test_cancel_ends_an_in_flight_request(server, stream):
 
 def test_cancel_during_backoff_stops_retrying(server):
     server.default = 'status:503'
-    backend = fast_backend(server.url, backoff_s=30.0, backoff_max_s=30.0)
-    thread, result = _generate_in_thread(backend, make_request())
+    # timeout_s=60: a 30 s backoff fits in the request deadline, so it is waited (and cut).
+    backend = fast_backend(server.url, timeout_s=60.0, backoff_s=30.0, backoff_max_s=30.0)
+    token = CancelToken()
+    thread, result = _generate_in_thread(backend, make_request(), token)
     while server.chat_count == 0:
         threading.Event().wait(0.01)
-    backend.cancel()
+    token.cancel()
     thread.join(timeout=20)
     assert not thread.is_alive()
     assert isinstance(result.get('error'), GenerationCancelled)
@@ -458,8 +462,43 @@ def test_cancel_during_backoff_stops_retrying(server):
 
 def test_cancel_with_nothing_in_flight_does_not_poison_the_next_request(server):
     backend = fast_backend(server.url)
-    backend.cancel()
+    CancelToken().cancel()  # another job's token
     assert backend.generate(make_request()).text == PLAN_ANSWER
+
+
+def test_a_token_cancelled_before_the_request_sends_nothing(server):
+    backend = fast_backend(server.url)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(GenerationCancelled):
+        backend.generate(make_request(), token)
+    assert server.chat_count == 0 and backend.health()['cancelled'] == 1
+    assert backend.generate(make_request(), CancelToken()).text == PLAN_ANSWER
+
+
+def test_a_backoff_past_the_request_deadline_is_not_waited(server):
+    server.default = 'status:503'
+    backend = fast_backend(server.url, timeout_s=1.0, backoff_s=30.0, backoff_max_s=30.0)
+    assert backend.request_deadline_s == 3.0          # timeout_s * (1 + max_retries)
+    thread, result = _generate_in_thread(backend, make_request())
+    thread.join(timeout=20)                            # a 15-30 s backoff would still wait
+    assert not thread.is_alive()
+    error = result.get('error')
+    assert isinstance(error, BackendError) and error.retryable
+    assert 'request deadline of 3 s' in str(error)
+    assert server.chat_count == 1
+
+
+def test_the_last_attempt_gets_only_what_is_left_of_the_request_deadline(server):
+    server.default = 'slow:5'
+    backend = fast_backend(server.url, timeout_s=1.0, max_retries=1, backoff_s=0.1,
+                           backoff_max_s=0.1)
+    # Attempt 1 times out at 1 s, the backoff takes 0.05-0.1 s, attempt 2 would run to
+    # 2.05-2.1 s on its own timeout_s: the request deadline (2 s) cuts it.
+    with pytest.raises(BackendError, match='request deadline of 2 s') as info:
+        backend.generate(make_request())
+    assert info.value.retryable is True
+    assert server.chat_count == 2
 
 
 def test_factory_builds_the_openai_backend(server):

@@ -21,9 +21,11 @@ import numpy as np
 import pytest
 
 from planner_helpers import block_image, one_frame_clip
+
 from cosmos_planner.model import prompts
 from cosmos_planner.backends.faults import FaultInjectingBackend
 from cosmos_planner.backends.recording import ReplayBackend
+from cosmos_planner.model.cancel import CancelToken
 from cosmos_planner.geometry.camera_model import CameraModel
 from cosmos_planner.errors import ConfigError
 from cosmos_planner.frames.types import Clip, DepthFrame
@@ -262,10 +264,12 @@ def test_cancel_from_another_thread() -> None:
     backend = FaultInjectingBackend(None, ['hang:30'])
     pipeline = PlanPipeline(Planner(backend, 'trajectory'), _config())
     result = {}
-    worker = threading.Thread(target=lambda: result.setdefault('out', pipeline.run(_inputs())))
+    token = CancelToken()
+    worker = threading.Thread(
+        target=lambda: result.setdefault('out', pipeline.run(_inputs(), cancel=token)))
     worker.start()
     assert backend.waiting.wait(10.0)
-    pipeline.cancel()
+    token.cancel()
     worker.join(10.0)
     assert not worker.is_alive()
     assert result['out'].status is PlanStatus.CANCELLED and result['out'].plan is None
@@ -275,8 +279,9 @@ def test_cancel_before_run_cancels_that_run_only(tmp_path: Path) -> None:
     clip = CLIP
     backend = _replay(tmp_path, 'trajectory', [_bare_answer(SURFACE)], clip)
     pipeline = PlanPipeline(Planner(backend, 'trajectory'), _config())
-    pipeline.cancel()
-    out = pipeline.run(_inputs(clip))
+    token = CancelToken()
+    token.cancel()
+    out = pipeline.run(_inputs(clip), cancel=token)
     assert out.status is PlanStatus.CANCELLED and backend.replayed == 0
     assert pipeline.run(_inputs(clip)).status is PlanStatus.OK
 

@@ -1,5 +1,9 @@
 """Planner: statuses, retries, cancellation and timings around real recorded answers.
 
+Retries: the planner asks again only for answers that do not parse; a backend error is
+final here (transport failures are retried inside the backend, see test_openai_backend and
+test_faults_remote).
+
 Backends are ReplayBackend (real recorded answers through the full parse path) wrapped in
 FaultInjectingBackend for the failures; one test runs the real tiny checkpoint end to end.
 Runtime: about 1 s plus the tiny-checkpoint run (a few seconds, most of it loading torch).
@@ -12,7 +16,8 @@ import pytest
 
 from cosmos_planner.backends.faults import FaultInjectingBackend
 from cosmos_planner.backends.recording import RecordingBackend, ReplayBackend
-from cosmos_planner.model.protocol import GenerationRequest
+from cosmos_planner.model.cancel import CancelToken
+from cosmos_planner.model.protocol import Completion, GenerationRequest
 from cosmos_planner.errors import ConfigError
 from cosmos_planner.pipeline.planner import Planner
 from cosmos_planner.model.prompts import build_request, load_preset
@@ -106,19 +111,21 @@ def test_fatal_backend_error_is_not_retried(tmp_path, clip):
     _stages_timed(result)
 
 
-def test_retryable_backend_error_is_retried(tmp_path, clip):
+def test_retryable_backend_error_is_not_retried_by_the_planner(tmp_path, clip):
+    # The backend already retried it (its own max_retries): retrying here would multiply.
     backend = FaultInjectingBackend(_replay(tmp_path, clip, [PLAN_ANSWER]),
                                     faults=['unavailable'])
     result = Planner(backend, 'plan', max_attempts=2).plan(clip, TASK)
-    assert result.ok and result.attempts == 2 and backend.applied == ['unavailable', 'pass']
+    assert result.status is PlanStatus.BACKEND_FAILED and result.attempts == 1
+    assert backend.applied == ['unavailable']
 
 
-def test_retryable_errors_are_bounded(tmp_path, clip):
+def test_retryable_errors_end_the_plan_at_once(tmp_path, clip):
     backend = FaultInjectingBackend(_replay(tmp_path, clip, [PLAN_ANSWER]),
-                                    faults=['unavailable'] * 5)
+                                    faults=['error:retryable'] * 5)
     result = Planner(backend, 'plan', max_attempts=3).plan(clip, TASK)
-    assert result.status is PlanStatus.BACKEND_FAILED and backend.calls == 3
-    assert 'attempt 3/3' in result.error
+    assert result.status is PlanStatus.BACKEND_FAILED and backend.calls == 1
+    assert 'attempt 1/3' in result.error
 
 
 def test_replay_miss_is_a_backend_failure(tmp_path, clip):
@@ -133,10 +140,11 @@ def test_cancel_a_hanging_generation(tmp_path, clip):
                                     faults=['hang:30'])
     planner = Planner(backend, 'plan', max_attempts=3)
     results = []
-    thread = threading.Thread(target=lambda: results.append(planner.plan(clip, TASK)))
+    token = CancelToken()
+    thread = threading.Thread(target=lambda: results.append(planner.plan(clip, TASK, token)))
     thread.start()
     assert backend.waiting.wait(10)
-    planner.cancel()
+    token.cancel()
     thread.join(10)
     assert not thread.is_alive()
     assert results[0].status is PlanStatus.CANCELLED and results[0].attempts == 1
@@ -145,19 +153,36 @@ def test_cancel_a_hanging_generation(tmp_path, clip):
     assert planner.plan(clip, TASK).ok
 
 
-def test_cancel_during_retry_backoff(tmp_path, clip):
+class _CancelAfterAnswering:
+    """Answers through ``inner``, then cancels the job: the cancel lands between attempts."""
+
+    name = 'cancel-after-answering'
+
+    def __init__(self, inner: FaultInjectingBackend) -> None:
+        self.inner = inner
+
+    def generate(self, request: GenerationRequest, cancel: CancelToken = None) -> Completion:
+        completion = self.inner.generate(request, cancel)
+        cancel.cancel()
+        return completion
+
+
+def test_cancel_between_attempts_stops_retrying(tmp_path, clip):
     backend = FaultInjectingBackend(_replay(tmp_path, clip, [PLAN_ANSWER]),
-                                    faults=['error:retryable'])
-    planner = Planner(backend, 'plan', max_attempts=2, retry_backoff_s=30.0)
-    results = []
-    thread = threading.Thread(target=lambda: results.append(planner.plan(clip, TASK)))
-    thread.start()
-    while backend.calls == 0 and thread.is_alive():
-        thread.join(0.01)
-    planner.cancel()
-    thread.join(10)
-    assert not thread.is_alive() and results[0].status is PlanStatus.CANCELLED
+                                    faults=['garbage'])
+    token = CancelToken()
+    result = Planner(_CancelAfterAnswering(backend), 'plan', max_attempts=2).plan(
+        clip, TASK, token)
+    assert result.status is PlanStatus.CANCELLED
     assert backend.calls == 1
+
+
+def test_cancel_before_the_plan_starts_cancels_it(tmp_path, clip):
+    backend = FaultInjectingBackend(_replay(tmp_path, clip, [PLAN_ANSWER]))
+    token = CancelToken()
+    token.cancel()
+    result = Planner(backend, 'plan').plan(clip, TASK, token)
+    assert result.status is PlanStatus.CANCELLED and backend.calls == 0
 
 
 def test_no_frames(tmp_path, clip):
@@ -166,7 +191,7 @@ def test_no_frames(tmp_path, clip):
 
 
 @pytest.mark.parametrize('kwargs', [{'max_attempts': 0}, {'max_attempts': 11},
-                                    {'max_attempts': 1.5}, {'retry_backoff_s': -1},
+                                    {'max_attempts': 1.5}, {'max_attempts': -1},
                                     {'preset': 'no-such-preset'}])
 def test_bad_configuration_raises(tmp_path, clip, kwargs):
     options = {'preset': 'plan', **kwargs}

@@ -14,6 +14,7 @@ import pytest
 
 from planner_helpers import one_frame_clip
 
+from cosmos_planner.model.cancel import CancelToken
 from cosmos_planner.model.protocol import GenerationRequest
 from cosmos_planner.sim.expert import answer_text, ScriptedExpertBackend
 from cosmos_planner.backends.registry import make_backend
@@ -126,9 +127,10 @@ def test_delay_is_cancellable(scene) -> None:
     backend = ScriptedExpertBackend(ground_truth=str(scene['path']), delay_s=30.0)
     request = GenerationRequest(clip=one_frame_clip(scene['rgb'], 0, 'sim', SIZE, 'sim_camera'),
                                 messages=(), preset='plan')
-    threading.Timer(0.2, backend.cancel).start()
+    token = CancelToken()
+    threading.Timer(0.2, token.cancel).start()   # before or during the wait: both cancel
     with pytest.raises(GenerationCancelled):
-        backend.generate(request)
+        backend.generate(request, token)
 
 
 def test_done_state_and_reset_of_the_channel(scene, tmp_path) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from cosmos_planner.backends.openai.client import OpenAICompatBackend
+from cosmos_planner.model.cancel import CancelToken
 from cosmos_planner.model.response_schemas import DecodingLimits, response_schema
 from cosmos_planner.errors import BackendError, ConfigError, GenerationCancelled
 from cosmos_planner.frames.types import Clip, Frame
@@ -183,10 +184,11 @@ def test_cancel_aborts_the_generation_on_the_server(vllm):
     request = dataclasses.replace(short_request(make_clip(1), max_tokens=3000),
                                   response_schema=None)
     result = {}
+    token = CancelToken()
 
     def work():
         try:
-            backend.generate(request)
+            backend.generate(request, token)
         except Exception as exc:  # noqa: BLE001 - inspected below
             result['error'] = exc
 
@@ -197,7 +199,7 @@ def test_cancel_aborts_the_generation_on_the_server(vllm):
     while metric(vllm, 'vllm:generation_tokens_total') < tokens_before + 5:
         assert time.monotonic() < deadline, 'generation never started'
         time.sleep(0.2)
-    backend.cancel()
+    token.cancel()
     thread.join(timeout=30)
     assert not thread.is_alive()
     assert isinstance(result.get('error'), GenerationCancelled)

@@ -8,6 +8,9 @@ Faults are scripted per call: the n-th ``generate`` gets the n-th fault, later c
 command lines and parametrized tests: ``pass``, ``delay:0.2``, ``error``,
 ``error:retryable``, ``unavailable``, ``garbage``, ``truncate:0.5``, ``oom``, ``hang``,
 ``hang:30``.
+
+``hang`` and ``delay`` wait on the job's cancel token, so a cancel ends them at once with
+``GenerationCancelled``; the token is passed on to the wrapped backend unchanged.
 """
 
 import dataclasses
@@ -15,12 +18,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from cosmos_planner.model.cancel import CancelToken, token_or_new
 from cosmos_planner.model.protocol import Backend, Completion, GenerationRequest
 from cosmos_planner.errors import (BackendError, BackendUnavailable, ConfigError,
                                    GenerationCancelled)
 
 FAULT_KINDS = ('pass', 'delay', 'error', 'unavailable', 'garbage', 'truncate', 'oom', 'hang')
-#: Longest a ``hang`` waits for ``cancel()`` before failing, so a broken test cannot hang CI.
+#: Longest a ``hang`` waits for a cancel before failing, so a broken test cannot hang CI.
 DEFAULT_HANG_S = 60.0
 
 
@@ -29,7 +33,7 @@ class Fault:
     """One scripted behaviour for one ``generate`` call."""
 
     kind: str = 'pass'
-    #: ``delay``: seconds before passing through; ``hang``: longest wait for cancel.
+    #: ``delay``: seconds before passing through; ``hang``: longest wait for a cancel.
     seconds: float = 0.0
     #: ``garbage``: the text returned instead of an answer.
     text: str = 'I cannot help with that. {"point_2d": [oops'
@@ -88,17 +92,17 @@ class FaultInjectingBackend:
         self.applied: List[str] = []
         #: Set while a ``hang`` or ``delay`` is waiting, so tests can cancel without sleeping.
         self.waiting = threading.Event()
-        self._cancel = threading.Event()
         self._lock = threading.Lock()
 
-    def generate(self, request: GenerationRequest) -> Completion:
-        """Apply the next scripted fault to this call."""
+    def generate(self, request: GenerationRequest,
+                 cancel: Optional[CancelToken] = None) -> Completion:
+        """Apply the next scripted fault to this call (``cancel``: the job's token)."""
         with self._lock:
             index = self.calls
             self.calls += 1
             fault = self.faults[index] if index < len(self.faults) else self.then
             self.applied.append(fault.kind)
-            self._cancel.clear()
+        token = token_or_new(cancel)
         kind = fault.kind
         if kind == 'error':
             raise BackendError(fault.message or 'injected fault: backend error',
@@ -111,12 +115,12 @@ class FaultInjectingBackend:
         if kind == 'garbage':
             return Completion(text=fault.text, backend=self.name, finish_reason='stop')
         if kind == 'hang':
-            self._wait(fault.seconds or DEFAULT_HANG_S)
+            self._wait(fault.seconds or DEFAULT_HANG_S, token)
             raise BackendError(f'injected fault: hung for {fault.seconds or DEFAULT_HANG_S} s '
                                'and was never cancelled', retryable=False)
         if kind == 'delay':
-            self._wait(fault.seconds)
-        completion = self._inner(kind).generate(request)
+            self._wait(fault.seconds, token)
+        completion = self._inner(kind).generate(request, token)
         if kind == 'truncate':
             cut = int(len(completion.text) * fault.keep)
             completion = dataclasses.replace(
@@ -128,20 +132,14 @@ class FaultInjectingBackend:
             raise ConfigError(f'fault {kind!r} passes through, but no inner backend was given')
         return self.inner
 
-    def _wait(self, seconds: float) -> None:
+    def _wait(self, seconds: float, cancel: CancelToken) -> None:
         """Wait ``seconds`` unless cancelled first (then raise GenerationCancelled)."""
         self.waiting.set()
         try:
-            if self._cancel.wait(timeout=seconds):
+            if cancel.wait(timeout=seconds):
                 raise GenerationCancelled('injected fault: generation cancelled while waiting')
         finally:
             self.waiting.clear()
-
-    def cancel(self) -> None:
-        """Release a waiting fault and forward to the inner backend."""
-        self._cancel.set()
-        if self.inner is not None:
-            self.inner.cancel()
 
     def health(self) -> Dict[str, Any]:
         """Inner health, plus how many calls were faulted."""

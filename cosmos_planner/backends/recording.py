@@ -25,6 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any, Deque, Dict, List, Optional, Tuple, Union
 
+from cosmos_planner.model.cancel import CancelToken
 from cosmos_planner.model.protocol import Backend, Completion, GenerationRequest
 from cosmos_planner.errors import BackendError, ConfigError, ReplayMissError
 
@@ -92,9 +93,13 @@ class RecordingBackend:
             f.seek(-1, os.SEEK_END)
             return f.read(1) == b'\n'
 
-    def generate(self, request: GenerationRequest) -> Completion:
-        """Generate with ``inner`` and record the answer; failures are not recorded."""
-        completion = self.inner.generate(request)
+    def generate(self, request: GenerationRequest,
+                 cancel: Optional[CancelToken] = None) -> Completion:
+        """Generate with ``inner`` (same cancel token) and record the answer.
+
+        Failures, cancelled generations included, are not recorded.
+        """
+        completion = self.inner.generate(request, cancel)
         entry = {
             'v': FORMAT_VERSION, 'fingerprint': request.fingerprint(),
             'preset': request.preset, 'task': request.task,
@@ -120,10 +125,6 @@ class RecordingBackend:
                                    retryable=False) from exc
             self.recorded += 1
         return completion
-
-    def cancel(self) -> None:
-        """Forward to the wrapped backend."""
-        self.inner.cancel()
 
     def health(self) -> Dict[str, Any]:
         """Report the wrapped backend's health plus where answers are recorded."""
@@ -173,8 +174,15 @@ class ReplayBackend:
         self.replayed = 0
         self._lock = threading.Lock()
 
-    def generate(self, request: GenerationRequest) -> Completion:
-        """Return the next recorded answer for this request's fingerprint."""
+    def generate(self, request: GenerationRequest,
+                 cancel: Optional[CancelToken] = None) -> Completion:
+        """Return the next recorded answer for this request's fingerprint.
+
+        An answer is returned at once, so ``cancel`` is only checked first: a cancelled job
+        does not use up a recorded answer.
+        """
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         fingerprint = request.fingerprint()
         with self._lock:
             queue = self._answers.get(fingerprint)
@@ -205,9 +213,6 @@ class ReplayBackend:
                 f'task {request.task!r}) in {self.path}, which holds {self.total} answers '
                 f'for {len(self._answers)} requests; the frames, prompt or sampling differ '
                 f'from the recorded run')
-
-    def cancel(self) -> None:
-        """Nothing to stop: a replayed answer is returned at once."""
 
     def health(self) -> Dict[str, Any]:
         """Report healthy once loaded, and how much of the recording was used."""

@@ -1,4 +1,16 @@
-"""The backend interface every model server, wrapper and test oracle implements."""
+"""The backend interface every model server, wrapper and test oracle implements.
+
+Two policies every backend follows, so that no layer above repeats them:
+
+- Cancellation: ``generate`` takes the job's ``CancelToken`` (``cosmos_planner.model.cancel``)
+  and stops at its next check once the token is cancelled, raising ``GenerationCancelled``;
+  wrappers pass the same token to the backend they wrap. There is no ``cancel()`` method: a
+  backend cancels a job's generation, never "whatever is in flight".
+- Retries: transport failures (a server answering 5xx, a timeout, a dropped connection) are
+  retried inside ``generate`` and only there, bounded by the backend's own retry count and
+  request deadline; the error that escapes is final. The planner retries only answers that
+  do not parse.
+"""
 
 import hashlib
 import json
@@ -6,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional, Protocol, runtime_checkable
 
 from cosmos_planner.frames.types import Clip
+from cosmos_planner.model.cancel import CancelToken
 
 
 @dataclass(frozen=True)
@@ -82,12 +95,15 @@ class Backend(Protocol):
 
     name: str
 
-    def generate(self, request: GenerationRequest) -> Completion:
-        """Return one answer, or raise BackendError / GenerationCancelled."""
-        ...
+    def generate(self, request: GenerationRequest,
+                 cancel: Optional[CancelToken] = None) -> Completion:
+        """Return one answer, or raise BackendError / GenerationCancelled.
 
-    def cancel(self) -> None:
-        """Stop an in-flight ``generate`` from another thread (it raises GenerationCancelled)."""
+        ``cancel`` is the job's token (None: nobody cancels this call); once it is cancelled,
+        from any thread, ``generate`` raises GenerationCancelled, also when that happened
+        before it started. A BackendError that escapes was already retried as far as the
+        backend's retry policy allows.
+        """
         ...
 
     def health(self) -> Dict[str, Any]:

@@ -13,6 +13,11 @@ the failed check), and last, right before returning, staleness again with ``now_
 (the ROS clock after generation; STALE). Only OK outcomes carry ``plan`` and
 ``trajectory``; every outcome carries the planner's ``result`` when there was one.
 
+Cancelling: ``run`` takes the job's ``CancelToken`` (``cosmos_planner.model.cancel``) and
+passes it to the planner, which passes it to the backend. The pipeline checks it before it
+starts, after the planner and before the plan is built, and keeps no cancel state between
+runs: a token cancelled before ``run`` starts cancels that run, and only that run.
+
 Ids and stamps: ``plan_id`` comes from ``id_fn`` (uuid4 hex by default; inject a counter for
 reproducible replays); ``stamp`` is the newest clip frame's stamp in seconds (ROS time),
 ``valid_until`` is ``stamp + safety.max_plan_age_s``, ``frame_id`` is the output frame
@@ -24,7 +29,6 @@ the ``trajectory`` (and so in ``~/path`` and ``~/trajectory``).
 """
 
 from dataclasses import dataclass, field, replace
-import threading
 import time
 from typing import Any, Callable, Dict, Optional, Protocol, Tuple
 import uuid
@@ -33,6 +37,7 @@ from cosmos_planner.geometry.camera_model import CameraModel
 from cosmos_planner.errors import GroundingError, SafetyRejection
 from cosmos_planner.frames.types import Clip, DepthFrame
 from cosmos_planner.geometry.grounding import GroundedPlan, Grounder
+from cosmos_planner.model.cancel import CancelToken, token_or_new
 from cosmos_planner.pipeline.config import ParamSpec, PipelineConfig
 from cosmos_planner.model.plan_schema import plan_from_answer, PlanV1
 from cosmos_planner.model.results import ParsedAnswer, PlanResult, PlanStatus
@@ -45,10 +50,8 @@ __all__ = ['ParamSpec', 'PipelineConfig', 'PipelineInputs', 'PipelineOutcome', '
 class PlannerLike(Protocol):
     """What the pipeline needs of ``planner.Planner`` (kept structural: no import cycle)."""
 
-    def plan(self, clip: Optional[Clip], task: str) -> PlanResult:
-        ...
-
-    def cancel(self) -> None:
+    def plan(self, clip: Optional[Clip], task: str,
+             cancel: Optional[CancelToken] = None) -> PlanResult:
         ...
 
 
@@ -105,35 +108,29 @@ class PlanPipeline:
         self._id_fn = id_fn or (lambda: uuid.uuid4().hex)
         self._grounder = Grounder(self.config.grounding)
         self._gate = SafetyGate(self.config.safety)
-        self._cancelled = threading.Event()
 
-    def cancel(self) -> None:
-        """Cancel the request in flight (from another thread): it ends CANCELLED.
+    def run(self, inputs: PipelineInputs, now_fn: Optional[Callable[[], int]] = None,
+            cancel: Optional[CancelToken] = None) -> PipelineOutcome:
+        """Plan one request; ``now_fn`` returns ROS time in ns (default: ``inputs.now_ns``).
 
-        A cancel that arrives before ``run`` starts cancels that run (the node may cancel a
-        job between creating its pipeline and running it); the flag is cleared when a run
-        ends, so it never leaks into the next one.
+        ``cancel`` is the job's token (None: nobody cancels this run); once it is
+        cancelled, from any thread, the run ends CANCELLED and publishes nothing.
         """
-        self._cancelled.set()
-        self.planner.cancel()
-
-    def run(self, inputs: PipelineInputs,
-            now_fn: Optional[Callable[[], int]] = None) -> PipelineOutcome:
-        """Plan one request; ``now_fn`` returns ROS time in ns (default: ``inputs.now_ns``)."""
         start = time.perf_counter()
         timings: Dict[str, float] = {}
         out = PipelineOutcome(PlanStatus.NO_FRAMES, task_id=inputs.task_id,
                               timings_ms=timings)
+        token = token_or_new(cancel)
         try:
-            if self._cancelled.is_set():
+            if token.cancelled:
                 return _fail(out, PlanStatus.CANCELLED, 'cancelled before it started')
-            return self._run(inputs, now_fn, out, timings, start)
+            return self._run(inputs, now_fn, out, timings, start, token)
         finally:
             timings['total'] = (time.perf_counter() - start) * 1000.0
-            self._cancelled.clear()
 
     def _run(self, inputs: PipelineInputs, now_fn: Optional[Callable[[], int]],
-             out: PipelineOutcome, timings: Dict[str, float], start: float) -> PipelineOutcome:
+             out: PipelineOutcome, timings: Dict[str, float], start: float,
+             cancel: CancelToken) -> PipelineOutcome:
         cfg = self.config
         clip = inputs.clip
         if clip is None:
@@ -152,11 +149,11 @@ class PlanPipeline:
             return _fail(out, PlanStatus.STALE, f'before generation: {exc}', exc.check,
                          exc.detail)
 
-        result = self.planner.plan(clip, inputs.task)
+        result = self.planner.plan(clip, inputs.task, cancel)
         out.result = result
         for key, value in result.timings_ms.items():
             timings['plan' if key == 'total' else key] = value
-        if self._cancelled.is_set() and result.status is not PlanStatus.CANCELLED:
+        if cancel.cancelled and result.status is not PlanStatus.CANCELLED:
             return _fail(out, PlanStatus.CANCELLED, 'cancelled')
         if not result.ok or result.answer is None:
             return _fail(out, result.status, result.error or result.status.value)
@@ -194,7 +191,7 @@ class PlanPipeline:
             return _fail(out, PlanStatus.REJECTED, str(exc), exc.check, exc.detail)
         timings['gate'] = _ms(tick)
 
-        if self._cancelled.is_set():
+        if cancel.cancelled:
             return _fail(out, PlanStatus.CANCELLED, 'cancelled')
         timings['total'] = _ms(start)  # the published plan's copy; the outcome's is final
         plan = self._build_plan(inputs, answer, result, grounded, camera, stamp_ns, timings)

@@ -1,11 +1,19 @@
 """Planner: clip + task -> prompt -> backend -> parse, with bounded retries and timings.
 
 The one place where a model answer becomes a ``PlanResult``. Failures are statuses, not
-exceptions: a bad answer is retried up to ``max_attempts`` and then reported as
-PARSE_FAILED (never published), a backend failure is retried only when the backend says a
-retry may help (BackendError.retryable), and a cancelled generation is CANCELLED. Errors
-in the caller's own input (an unknown preset, an empty task) still raise, because they are
-bugs or bad configuration, not something a retry or a status can fix.
+exceptions. The planner retries exactly one kind of failure: an answer that does not parse
+or fails schema validation is asked for again, up to ``max_attempts`` answers, and then
+reported as PARSE_FAILED (never published). A backend failure is BACKEND_FAILED at once:
+transport failures were already retried inside the backend (``backend.max_retries``, within
+its request deadline), so retrying here would only multiply those attempts. Grounding and
+safety-gate failures happen after the planner (``PlanPipeline``) and are not retried either:
+asking again for an answer that parsed is no fix for a plan that cannot be grounded or is
+unsafe. A cancelled generation is CANCELLED. Errors in the caller's own input (an unknown
+preset, an empty task) still raise, because they are bugs or bad configuration, not
+something a retry or a status can fix.
+
+Cancelling: ``plan`` takes the job's ``CancelToken`` and hands it to every ``generate``; the
+planner keeps no cancel state of its own, so one plan's cancel can never touch the next.
 
 Stages are timed in milliseconds, summed over attempts: ``prepare`` (prompt and request),
 ``generate`` (the backend), ``parse`` (parse and validate), and ``total``.
@@ -22,6 +30,7 @@ import time
 from typing import Optional, Union
 
 from cosmos_planner.model import prompts
+from cosmos_planner.model.cancel import CancelToken, token_or_new
 from cosmos_planner.model.protocol import Backend, Completion, GenerationRequest
 from cosmos_planner.errors import BackendError, ConfigError, GenerationCancelled, ParseError
 from cosmos_planner.frames.types import Clip
@@ -37,35 +46,30 @@ class Planner:
     """Plan with one backend and one prompt preset; one ``plan`` at a time."""
 
     def __init__(self, backend: Backend, preset: Union[str, 'prompts.PromptPreset'],
-                 reasoning: bool = False, max_attempts: int = 2,
-                 retry_backoff_s: float = 0.0) -> None:
+                 reasoning: bool = False, max_attempts: int = 2) -> None:
+        """Check the settings; ``max_attempts`` counts answers asked for per plan."""
         if not isinstance(max_attempts, int) or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
             raise ConfigError(f'max_attempts must be an integer in 1-{MAX_ATTEMPTS_LIMIT}, '
                               f'got {max_attempts!r}')
-        if retry_backoff_s < 0:
-            raise ConfigError(f'retry_backoff_s must be >= 0, got {retry_backoff_s}')
         self.backend = backend
         self.preset = prompts.load_preset(preset) if isinstance(preset, str) else preset
         self.reasoning = bool(reasoning)
         self.max_attempts = max_attempts
-        self.retry_backoff_s = retry_backoff_s
-        self._cancelled = threading.Event()
         self._plan_lock = threading.Lock()
 
-    def plan(self, clip: Optional[Clip], task: str) -> PlanResult:
-        """Plan for ``task`` from ``clip``; the answer's pixels are in the newest frame."""
+    def plan(self, clip: Optional[Clip], task: str,
+             cancel: Optional[CancelToken] = None) -> PlanResult:
+        """Plan for ``task`` from ``clip``; the answer's pixels are in the newest frame.
+
+        ``cancel`` is the job's token (None: nobody cancels this plan); once it is
+        cancelled, from any thread, the plan ends CANCELLED.
+        """
         if not isinstance(task, str) or not task.strip():
             raise ConfigError('the task must be a non-empty instruction')
         with self._plan_lock:
-            self._cancelled.clear()
-            return self._plan(clip, task.strip())
+            return self._plan(clip, task.strip(), token_or_new(cancel))
 
-    def cancel(self) -> None:
-        """Cancel the plan in flight (if any) from another thread; it returns CANCELLED."""
-        self._cancelled.set()
-        self.backend.cancel()
-
-    def _plan(self, clip: Optional[Clip], task: str) -> PlanResult:
+    def _plan(self, clip: Optional[Clip], task: str, cancel: CancelToken) -> PlanResult:
         start = time.perf_counter()
         result = PlanResult(status=PlanStatus.NO_FRAMES,
                             timings_ms={'prepare': 0.0, 'generate': 0.0, 'parse': 0.0})
@@ -77,30 +81,27 @@ class Planner:
         result.timings_ms['prepare'] = _ms(tick)
         image_size = clip.newest.native_size
         while result.attempts < self.max_attempts:
-            if self._cancelled.is_set():
+            if cancel.cancelled:
                 return self._finish(self._cancel_result(result), start)
             result.attempts += 1
             attempt_request = _reseeded(request, result.attempts)
             tick = time.perf_counter()
             try:
-                completion = self.backend.generate(attempt_request)
+                completion = self.backend.generate(attempt_request, cancel)
             except GenerationCancelled as exc:
                 result.timings_ms['generate'] += _ms(tick)
                 return self._finish(self._cancel_result(result, str(exc)), start)
             except BackendError as exc:
+                # Final: the backend already retried what a retry can fix (see the docstring).
                 result.timings_ms['generate'] += _ms(tick)
                 result.status = PlanStatus.BACKEND_FAILED
                 result.error = f'attempt {result.attempts}/{self.max_attempts}: {exc}'
                 LOG.warning('backend %s failed (%s): %s', self.backend.name, exc.reason, exc)
-                if exc.retryable and result.attempts < self.max_attempts:
-                    if self._cancelled.wait(self.retry_backoff_s):
-                        return self._finish(self._cancel_result(result), start)
-                    continue
                 return self._finish(result, start)
             result.timings_ms['generate'] += _ms(tick)
             result.completion = completion
             result.raw_answers.append(completion.text)
-            if self._cancelled.is_set():
+            if cancel.cancelled:
                 return self._finish(self._cancel_result(result), start)
             tick = time.perf_counter()
             try:

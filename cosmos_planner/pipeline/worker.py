@@ -1,18 +1,18 @@
 """The planning worker: one thread owns the backend, one request in flight, newest wins.
 
 Subscription callbacks never plan. They (and the services and the task topic) call
-``submit`` / ``cancel`` here, which only set state under a lock and signal the thread. A
-newer job supersedes the pending one and cancels the running one (``cancel_running(job)`` cancels
-that job's pipeline, which makes the backend raise ``GenerationCancelled``; it must do
-nothing when ``job`` is no longer the one running). Each job
-carries an ``epoch``: a cancel or a clock reset bumps the epoch, so a result that finishes
-after it is dropped instead of published. Catching happens in exactly one place: an
-exception escaping ``run_job`` becomes a failed outcome reported through ``on_error``.
+``submit`` / ``cancel`` here, which only set state under a lock and signal the thread.
 
-Cancellation is repeated, not fired once: a cancel that lands between "job taken" and "the
-backend started generating" would otherwise be cleared by the layers below (the planner and
-backends reset their cancel flags when a generation starts). So while a cancelled job is
-still running, a small canceller thread calls ``cancel_running`` every ``RECANCEL_S``.
+Each job carries its own ``CancelToken`` (``cosmos_planner.model.cancel``), created here
+when the job is submitted; ``run_job(job)`` passes ``job.cancel`` down to the backend. A
+newer job supersedes the pending one and cancels the running one's token (reason
+``superseded``); ``cancel()`` (a cancel request, deactivation, a clock reset, shutdown)
+drops the pending job and cancels the token of every job not yet reported (reason
+``cancelled``), so a result that finishes after it is dropped instead of published. A token
+is never reset, so a cancel that lands between "job taken" and "the backend started
+generating" is seen when generation starts: nothing has to repeat it. Catching happens in
+exactly one place: an exception escaping ``run_job`` becomes a failed outcome reported
+through ``on_error``.
 
 This module is plain Python (no rclpy), so its behaviour is tested without ROS.
 """
@@ -20,25 +20,22 @@ This module is plain Python (no rclpy), so its behaviour is tested without ROS.
 from dataclasses import dataclass, field
 import itertools
 import threading
-import time
 from typing import Any, Callable, Optional
 
-#: Period at which a cancelled-but-still-running job is cancelled again.
-RECANCEL_S = 0.1
-#: Longest the canceller keeps trying (a backend that ignores cancel is reported, not fought).
-RECANCEL_LIMIT_S = 60.0
+from cosmos_planner.model.cancel import CANCELLED, CancelToken, SUPERSEDED
 
 
 @dataclass(frozen=True)
 class PlanJob:
-    """One planning request: the task, why it was asked for, and the epoch it belongs to."""
+    """One planning request: the task, why it was asked for, and its cancel token."""
 
     task_id: str
     task: str
     trigger: str
-    epoch: int
     seq: int
     meta: dict = field(default_factory=dict)
+    #: The job's cancel token, handed to every layer that runs it.
+    cancel: CancelToken = field(default_factory=CancelToken, compare=False, repr=False)
 
 
 class PlanningWorker:
@@ -46,40 +43,29 @@ class PlanningWorker:
 
     def __init__(self, run_job: Callable[[PlanJob], Any],
                  on_done: Callable[[PlanJob, Any, bool], None],
-                 cancel_running: Callable[[PlanJob], None],
                  on_error: Callable[[PlanJob, BaseException], None],
                  name: str = 'planning-worker') -> None:
         """Set up the worker; ``start`` launches the thread.
 
-        ``on_done(job, outcome, current)`` receives every finished job; ``current`` is False
-        when the job was superseded or cancelled meanwhile (its result must not be
-        published).
+        ``run_job(job)`` must honour ``job.cancel``. ``on_done(job, outcome, current)``
+        receives every finished job; ``current`` is False when the job was superseded or
+        cancelled meanwhile (its result must not be published).
         """
         self._run_job = run_job
         self._on_done = on_done
-        self._cancel_running = cancel_running
         self._on_error = on_error
         self._cond = threading.Condition()
         self._pending: Optional[PlanJob] = None
         self._running: Optional[PlanJob] = None
-        self._epoch = 0
+        #: The job taken by the thread until its outcome was reported (running or not).
+        self._unreported: Optional[PlanJob] = None
         self._stop = False
         self._seq = itertools.count(1)
-        self._cancel_target: Optional[PlanJob] = None
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._canceller = threading.Thread(target=self._cancel_loop, name=name + '-cancel',
-                                           daemon=True)
 
     def start(self) -> None:
-        """Start the worker thread (and its canceller)."""
+        """Start the worker thread."""
         self._thread.start()
-        self._canceller.start()
-
-    @property
-    def epoch(self) -> int:
-        """Return the current epoch; jobs from an older epoch are stale."""
-        with self._cond:
-            return self._epoch
 
     @property
     def running(self) -> Optional[PlanJob]:
@@ -96,44 +82,40 @@ class PlanningWorker:
     def submit(self, task_id: str, task: str, trigger: str, **meta: Any) -> PlanJob:
         """Queue a job; it replaces a pending one and cancels a running one (newest wins)."""
         with self._cond:
-            job = PlanJob(task_id, task, trigger, self._epoch, next(self._seq), dict(meta))
-            superseded = self._running
+            job = PlanJob(task_id, task, trigger, next(self._seq), dict(meta))
+            for old in (self._pending, self._running):
+                # An explicit cancel already on a token keeps its reason.
+                if old is not None and not old.cancel.cancelled:
+                    old.cancel.cancel(SUPERSEDED)
             self._pending = job
-            if superseded is not None:
-                self._cancel_target = superseded
             self._cond.notify_all()
-        if superseded is not None:
-            self._safe(self._cancel_running, superseded)
         return job
 
     def cancel(self) -> Optional[PlanJob]:
         """Drop the pending job and cancel the running one; returns the job that ran, if any.
 
-        Bumps the epoch, so whatever the running job still returns is not published.
+        Cancels the token of every job not yet reported, also one that already finished
+        and waits for ``on_done``, so whatever it returns is not published.
         """
         with self._cond:
-            self._epoch += 1
+            for job in (self._pending, self._unreported):
+                if job is not None:
+                    job.cancel.cancel(CANCELLED)
             self._pending = None
-            running = self._running
-            if running is not None:
-                self._cancel_target = running
-                self._cond.notify_all()
-        if running is not None:
-            self._safe(self._cancel_running, running)
-        return running
+            return self._running
 
     def is_current(self, job: PlanJob) -> bool:
-        """Whether ``job``'s result may still be published (same epoch, nothing newer)."""
+        """Whether ``job``'s result may still be published (not cancelled, nothing newer)."""
         return self.replaced_by(job) is None
 
     def replaced_by(self, job: PlanJob) -> Optional[str]:
         """Why ``job`` is no longer current: 'cancelled', 'superseded', or None if it is."""
         with self._cond:
-            if job.epoch != self._epoch:
-                return 'cancelled'
+            if job.cancel.cancelled:
+                return CANCELLED if job.cancel.reason == CANCELLED else SUPERSEDED
             newest = self._pending or self._running
             if newest is not None and newest.seq > job.seq:
-                return 'superseded'
+                return SUPERSEDED
             return None
 
     def stop(self, timeout: float = 5.0) -> bool:
@@ -155,7 +137,7 @@ class PlanningWorker:
                     return
                 job, self._pending = self._pending, None
                 assert job is not None  # the wait ends with a pending job (or a stop)
-                self._running = job
+                self._running = self._unreported = job
             outcome: Any = None
             try:
                 outcome = self._run_job(job)
@@ -164,33 +146,18 @@ class PlanningWorker:
                     self._running = None
                     self._cond.notify_all()
                 self._safe(self._on_error, job, exc)
+                self._reported(job)
                 continue
             with self._cond:
                 self._running = None
                 self._cond.notify_all()
             self._safe(self._on_done, job, outcome, self.is_current(job))
+            self._reported(job)
 
-    def _cancel_loop(self) -> None:
-        """Keep cancelling the targeted job until it is no longer the running one."""
-        while True:
-            with self._cond:
-                while self._cancel_target is None:
-                    if self._stop:
-                        return
-                    self._cond.wait()
-                target = self._cancel_target
-            deadline = time.monotonic() + RECANCEL_LIMIT_S
-            while time.monotonic() < deadline:
-                with self._cond:
-                    if self._running is not target:
-                        break
-                    self._cond.wait(RECANCEL_S)
-                    if self._running is not target:
-                        break
-                self._safe(self._cancel_running, target)
-            with self._cond:
-                if self._cancel_target is target:
-                    self._cancel_target = None
+    def _reported(self, job: PlanJob) -> None:
+        with self._cond:
+            if self._unreported is job:
+                self._unreported = None
 
     def _safe(self, fn: Callable[..., None], *args: Any) -> None:
         try:

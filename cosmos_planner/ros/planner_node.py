@@ -128,9 +128,6 @@ class PlannerNode(LifecycleNode):
         self.inputs: Optional[SensorInputs] = None
         self.backend: Any = None
         self.planner: Any = None
-        self._pipeline: Any = None
-        self._pipeline_job: Optional[PlanJob] = None
-        self._pipeline_lock = threading.Lock()
         self._tf: Optional[TransformSource] = None
         self.status_pub = self.create_publisher(String, '~/status', QoSProfile(depth=50))
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
@@ -202,8 +199,7 @@ class PlannerNode(LifecycleNode):
         reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self._out = {name: self.create_publisher(t, '~/' + name, reliable)
                      for name, t in OUTPUT_TYPES.items()}
-        self.worker = PlanningWorker(self._run_job, self._on_job_done, self._cancel_running,
-                                     self._on_job_error)
+        self.worker = PlanningWorker(self._run_job, self._on_job_done, self._on_job_error)
         self.worker.start()
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -428,12 +424,6 @@ class PlannerNode(LifecycleNode):
         self._status('clock_reset', reason=reason, task_id=job.task_id if job else '')
 
     # -- the worker side ---------------------------------------------------------------------
-    def _cancel_running(self, job: PlanJob) -> None:
-        """Cancel ``job``'s generation, and only that job's (the worker may have moved on)."""
-        with self._pipeline_lock:
-            if self._pipeline_job is job and self._pipeline is not None:
-                self._pipeline.cancel()
-
     def _run_job(self, job: PlanJob) -> JobResult:
         from cosmos_planner.pipeline.plan_pipeline import PlanPipeline
 
@@ -442,10 +432,9 @@ class PlannerNode(LifecycleNode):
                                 transform=self._pipeline_config,
                                 on_ee_ignored=self._ee_pose_ignored)
         snapshot_ms = (time.perf_counter() - tick) * 1e3
-        pipeline = PlanPipeline(self.planner, request.config)
-        with self._pipeline_lock:
-            self._pipeline, self._pipeline_job = pipeline, job
-        outcome = pipeline.run(request.inputs, now_fn=self.now_ns)
+        # The worker cancels job.cancel (supersede, ~/cancel, a clock reset, shutdown).
+        outcome = PlanPipeline(self.planner, request.config).run(
+            request.inputs, now_fn=self.now_ns, cancel=job.cancel)
         return JobResult(outcome, request.clip, {'snapshot': snapshot_ms},
                          request.transform_source)
 

@@ -30,12 +30,12 @@ stamp; see that module for why this channel).
 
 import json
 import os
-import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from cosmos_planner.model.cancel import CancelToken, token_or_new
 from cosmos_planner.model.protocol import Completion, GenerationRequest
 from cosmos_planner.errors import BackendError, ConfigError, GenerationCancelled
 from cosmos_planner.sim.camera import Intrinsics, OpticalPose, pixel_to_model, project
@@ -145,7 +145,7 @@ class ScriptedExpertBackend:
     ``form``: force ``plan`` or ``trajectory`` instead of following the request;
     ``tolerance_s``: how far a ground-truth frame may be from the clip's newest stamp;
     ``delay_s``: wall seconds each answer takes, like a model's latency (default
-    ``$COSMOS_PLANNER_EXPERT_DELAY_S`` or 0); ``cancel()`` cuts it short with
+    ``$COSMOS_PLANNER_EXPERT_DELAY_S`` or 0); cancelling the job's token cuts it short with
     GenerationCancelled, so tests can reset the sim while a plan is in flight.
     """
 
@@ -173,20 +173,23 @@ class ScriptedExpertBackend:
         self._plane_z = float(plane_z)
         self._form = form
         self._tolerance_ns = int(round(tolerance_s * 1e9))
-        self._cancel = threading.Event()
         self.calls = 0
 
-    def generate(self, request: GenerationRequest) -> Completion:
-        """Answer for the clip's newest frame, or BackendError when its truth is unknown."""
-        self._cancel.clear()
+    def generate(self, request: GenerationRequest,
+                 cancel: Optional[CancelToken] = None) -> Completion:
+        """Answer for the clip's newest frame, or BackendError when its truth is unknown.
+
+        ``cancel`` (the job's token) ends the ``delay_s`` wait with GenerationCancelled.
+        """
+        token = token_or_new(cancel)
         start = time.perf_counter()
         stamp_ns = request.clip.newest.stamp_ns
         truth = self._reader.lookup(stamp_ns, self._tolerance_ns)
         form = form_for(request) if self._form == 'auto' else self._form
         text = answer_text(truth, form, self._grounding, self._plane_z)
         if self.delay_s > 0:
-            self._cancel.wait(self.delay_s)
-        if self._cancel.is_set():
+            token.wait(self.delay_s)
+        if token.cancelled:
             raise GenerationCancelled('expert generation cancelled')
         self.calls += 1
         return Completion(
@@ -194,10 +197,6 @@ class ScriptedExpertBackend:
             generate_ms=(time.perf_counter() - start) * 1e3,
             meta={'oracle': True, 'episode': truth.get('episode'),
                   'ground_truth_stamp_ns': truth.get('stamp_ns'), 'form': form})
-
-    def cancel(self) -> None:
-        """Answers are instant; a cancel during one makes it raise GenerationCancelled."""
-        self._cancel.set()
 
     def health(self) -> Dict[str, Any]:
         try:

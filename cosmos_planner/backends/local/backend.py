@@ -9,9 +9,12 @@ Each request is rendered with the checkpoint's chat template (``backends.local.i
 videos carry their real fps), sampled with the preset's parameters (presence penalty
 included, applied to generated tokens as vLLM does) and, when ``constrained``, decoded under
 an xgrammar grammar built from the request's JSON Schema: compact JSON (no free whitespace),
-and in reasoning mode a bounded ``<think>...</think>`` block first. ``cancel()`` from another
-thread stops generation at the next token (a stopping criterion on an event) and
-``generate`` raises ``GenerationCancelled``. One generation runs at a time.
+and in reasoning mode a bounded ``<think>...</think>`` block first. Cancelling the job's
+token (``generate(request, cancel)``) from another thread stops generation at the next token
+(a stopping criterion reads the token after every token) and ``generate`` raises
+``GenerationCancelled``; a token cancelled before the model starts cancels before it starts.
+One generation runs at a time. Nothing is retried here: a failure in this process is not a
+transport failure a retry could fix.
 """
 
 import importlib.util
@@ -24,6 +27,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, \
     StoppingCriteriaList
 
+from cosmos_planner.model.cancel import CancelToken, token_or_new
 from cosmos_planner.model.protocol import Completion, GenerationRequest
 from cosmos_planner.errors import BackendError, ConfigError, GenerationCancelled, \
     PlannerError
@@ -83,8 +87,6 @@ class LocalBackend:
             self.n_params, device=device, dtype=dtype, cuda_free_bytes=cuda_free,
             ram_bytes=memory_bytes)
         self._lock = threading.Lock()
-        self._cancel_lock = threading.Lock()
-        self._cancel_event: Optional[threading.Event] = None
         # Own lock: health() must answer while a generation holds self._lock.
         self._stats_lock = threading.Lock()
         self._stats: Dict[str, Any] = {'requests': 0, 'succeeded': 0, 'failed': 0,
@@ -127,23 +129,19 @@ class LocalBackend:
 
     # -- Backend interface -------------------------------------------------------------------
 
-    def generate(self, request: GenerationRequest) -> Completion:
+    def generate(self, request: GenerationRequest,
+                 cancel: Optional[CancelToken] = None) -> Completion:
         """Answer one request; raises GenerationCancelled or BackendError.
 
-        Every call is counted (requests, succeeded, failed, cancelled, last_error) so that
-        ``health()`` reports failures as the remote backend does.
+        ``cancel`` is the job's token (None: nobody cancels). Every call is counted
+        (requests, succeeded, failed, cancelled, last_error) so that ``health()`` reports
+        failures as the remote backend does.
         """
-        cancel = threading.Event()
+        token = token_or_new(cancel)
         self._count('requests')
         try:
             with self._lock:
-                with self._cancel_lock:
-                    self._cancel_event = cancel
-                try:
-                    completion = self._generate(request, cancel)
-                finally:
-                    with self._cancel_lock:
-                        self._cancel_event = None
+                completion = self._generate(request, token)
         except GenerationCancelled:
             self._count('cancelled')
             raise
@@ -158,12 +156,6 @@ class LocalBackend:
             self._stats[key] += 1
             if error:
                 self._stats['last_error'] = error
-
-    def cancel(self) -> None:
-        """Stop the in-flight generation, if any, at its next token."""
-        with self._cancel_lock:
-            if self._cancel_event is not None:
-                self._cancel_event.set()
 
     def health(self) -> Dict[str, Any]:
         """Report the loaded model, where it runs, the tiny flag and the request counters."""
@@ -203,7 +195,7 @@ class LocalBackend:
             self._grammars[key] = self._compiler.compile_grammar(grammar)
         return self._grammars[key]
 
-    def _generate(self, request: GenerationRequest, cancel: threading.Event) -> Completion:
+    def _generate(self, request: GenerationRequest, cancel: CancelToken) -> Completion:
         from cosmos_planner.backends.local.inputs import prepare_inputs
 
         if self.model is None:
@@ -229,7 +221,7 @@ class LocalBackend:
             from xgrammar.contrib.hf import LogitsProcessor as GrammarProcessor
             processors.append(GrammarProcessor(self._grammar(request.response_schema,
                                                              request.reasoning)))
-        stopper = _CancelOnEvent(cancel, prompt_len, self._on_step)
+        stopper = _CancelOnToken(cancel, prompt_len, self._on_step)
         do_sample = sampling.temperature > 0
         options: Dict[str, Any] = dict(
             max_new_tokens=sampling.max_tokens, do_sample=do_sample,
@@ -241,8 +233,7 @@ class LocalBackend:
                            top_k=sampling.top_k if sampling.top_k > 0 else 0)
         else:
             options.update(temperature=None, top_p=None, top_k=None)
-        if cancel.is_set():
-            raise GenerationCancelled('generation cancelled before it started')
+        cancel.raise_if_cancelled('generation cancelled before it started')
         t2 = time.perf_counter()
         try:
             with torch.inference_mode():
@@ -252,14 +243,12 @@ class LocalBackend:
         except torch.cuda.OutOfMemoryError as exc:
             raise BackendError(f'out of GPU memory while generating: {exc}') from exc
         except (RuntimeError, ValueError, AssertionError) as exc:
-            if cancel.is_set():
+            if cancel.cancelled:
                 raise GenerationCancelled('generation cancelled') from exc
             raise BackendError(f'generation failed: {exc}') from exc
         t3 = time.perf_counter()
         new_ids = [int(i) for i in output[0, prompt_len:].tolist()]
-        if cancel.is_set():
-            raise GenerationCancelled(
-                f'generation cancelled after {len(new_ids)} tokens')
+        cancel.raise_if_cancelled(f'generation cancelled after {len(new_ids)} tokens')
         return self._completion(request, new_ids, prompt_len, use_grammar,
                                 {'preprocess_ms': (t1 - t0) * 1e3,
                                  'grammar_ms': (t2 - t1) * 1e3, 'generate_ms': (t3 - t2) * 1e3})
@@ -299,17 +288,21 @@ class _PresencePenalty(LogitsProcessor):
         return scores
 
 
-class _CancelOnEvent(StoppingCriteria):
-    """Stopping criterion: stop every sequence once the cancel event is set."""
+class _CancelOnToken(StoppingCriteria):
+    """Stopping criterion: stop every sequence once the job's token is cancelled.
 
-    def __init__(self, event: threading.Event, prompt_len: int,
+    Runs after every generated token, so it is also where a streamed partial answer would be
+    handed on.
+    """
+
+    def __init__(self, token: CancelToken, prompt_len: int,
                  on_step: Optional[Callable[[int], None]]) -> None:
-        self.event = event
+        self.token = token
         self.prompt_len = prompt_len
         self.on_step = on_step
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         if self.on_step is not None:
             self.on_step(int(input_ids.shape[1]) - self.prompt_len)
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool,
+        return torch.full((input_ids.shape[0],), self.token.cancelled, dtype=torch.bool,
                           device=input_ids.device)

@@ -17,13 +17,20 @@ Design decisions (documented here because callers depend on them):
   timed-out request is closed at the next token and vLLM aborts it (it frees the GPU for the
   other robots) instead of generating to the end. ``stream=False`` suits servers without
   streaming; a cancel then only stops waiting (the server finishes the request).
-- Each attempt runs in a short-lived worker thread; ``generate`` waits for it, for
-  ``cancel()`` or for the attempt deadline (``timeout_s``, which also catches servers that
-  trickle bytes forever: the client's read timeout alone never fires on those).
-- Retries: ``max_retries`` more attempts after the first, only for retryable failures, with
-  exponential backoff (``backoff_s`` doubling, capped at ``backoff_max_s``, jittered to
-  50-100 % so robots sharing a server do not retry in step; a server's ``Retry-After`` is
-  honoured up to the cap). A cancel during a backoff ends it at once.
+- Each attempt runs in a short-lived worker thread; ``generate`` waits for it, for the
+  job's cancel token (``generate(request, cancel)``; a cancel wakes the wait through the
+  token's callback and closes the response) or for the attempt deadline (``timeout_s``,
+  which also catches servers that trickle bytes forever: the client's read timeout alone
+  never fires on those).
+- Retries: this backend is the only layer that retries a transport failure (the planner
+  retries only answers that do not parse). ``max_retries`` more attempts after the first,
+  only for retryable failures, with exponential backoff (``backoff_s`` doubling, capped at
+  ``backoff_max_s``, jittered to 50-100 % so robots sharing a server do not retry in step; a
+  server's ``Retry-After`` is honoured up to the cap), all within one deadline for the whole
+  request, ``request_deadline_s`` = ``timeout_s * (1 + max_retries)``: a backoff that would
+  end past it is not waited (the last error is raised) and the last attempt gets only what
+  is left, so backoffs and ``Retry-After`` cannot stretch a request beyond it. A cancel
+  during a backoff ends it at once.
 - Error mapping: connection refused / DNS failure -> ``BackendUnavailable``; HTTP 5xx,
   408, 429, timeouts, connections closed mid-answer, truncated or garbage bodies, an error
   event (5xx or without code) inside the answer stream ->
@@ -49,6 +56,7 @@ from typing import Any, Dict, List, Optional, Set, Union
 
 import openai
 
+from cosmos_planner.model.cancel import CancelToken, token_or_new
 from cosmos_planner.model.protocol import Completion, GenerationRequest
 from cosmos_planner.backends.openai.config import OpenAICompatConfig
 from cosmos_planner.backends.openai.payload import (Answer, build_payload, finish_answer,
@@ -67,15 +75,17 @@ PROBE_TIMEOUT_S = 5.0
 
 
 class _Call:
-    """One ``generate`` in flight: the event its waits wake on and the cancel flag."""
+    """One ``generate`` in flight: the job's token, the event its waits wake on, its deadline.
 
-    def __init__(self) -> None:
+    ``wake`` is set when an attempt ends and, through the token's callback, on cancel, so
+    the waiting thread never polls.
+    """
+
+    def __init__(self, token: CancelToken, deadline: float) -> None:
+        self.token = token
+        #: ``time.monotonic()`` by which the whole request (every attempt) must end.
+        self.deadline = deadline
         self.wake = threading.Event()
-        self.cancelled = threading.Event()
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-        self.wake.set()
 
 
 class _Attempt:
@@ -254,7 +264,6 @@ class OpenAICompatBackend:
             base_url=self.url, api_key=self._api_key(), max_retries=0,
             timeout=openai.Timeout(self.config.timeout_s, connect=self.config.connect_timeout_s))
         self._lock = threading.Lock()
-        self._calls: Set[_Call] = set()
         self._stats: Dict[str, Any] = {'requests': 0, 'attempts': 0, 'succeeded': 0, 'failed': 0,
                                        'retries': 0, 'cancelled': 0, 'last_error': ''}
         self.model = self.config.model or ''
@@ -331,19 +340,22 @@ class OpenAICompatBackend:
         return out
 
     # -- generation ---------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Cancel every ``generate`` in flight; each raises GenerationCancelled."""
-        with self._lock:
-            calls = list(self._calls)
-        for call in calls:
-            call.cancel()
+    @property
+    def request_deadline_s(self) -> float:
+        """Longest one ``generate`` may take, every attempt and backoff included (s)."""
+        return self.config.timeout_s * (1 + self.config.max_retries)
 
-    def generate(self, request: GenerationRequest) -> Completion:
-        """One answer: encode, send (retrying what is retryable), read the answer."""
-        call = _Call()
-        with self._lock:
-            self._calls.add(call)
-            self._stats['requests'] += 1
+    def generate(self, request: GenerationRequest,
+                 cancel: Optional[CancelToken] = None) -> Completion:
+        """One answer: encode, send (retrying what is retryable), read the answer.
+
+        ``cancel`` is the job's token (None: nobody cancels): cancelling it ends the attempt
+        or backoff in progress at once with GenerationCancelled (streaming: the server
+        aborts the generation).
+        """
+        call = _Call(token_or_new(cancel), time.monotonic() + self.request_deadline_s)
+        forget = call.token.on_cancel(call.wake.set)
+        self._count('requests')
         try:
             return self._generate(request, call)
         except GenerationCancelled:
@@ -353,8 +365,7 @@ class OpenAICompatBackend:
             self._count('failed', str(exc))
             raise
         finally:
-            with self._lock:
-                self._calls.discard(call)
+            forget()
 
     def _count(self, key: str, error: str = '') -> None:
         with self._lock:
@@ -377,8 +388,7 @@ class OpenAICompatBackend:
         t_send = time.perf_counter()
         attempts = 1 + self.config.max_retries
         for n in range(1, attempts + 1):
-            if call.cancelled.is_set():
-                raise GenerationCancelled('generation cancelled')
+            call.token.raise_if_cancelled()
             t_attempt = time.perf_counter()
             try:
                 attempt = self._attempt(body, call)
@@ -400,10 +410,15 @@ class OpenAICompatBackend:
                         exc.args = (f'{exc} (after {n} attempts)',)
                     raise
                 delay = self._backoff(n, exc)
+                if time.monotonic() + delay >= call.deadline:
+                    exc.args = (f'{exc} (after {n} attempts: no time left for another '
+                                f'within the request deadline of '
+                                f'{self.request_deadline_s:g} s)',)
+                    raise
                 LOG.warning('attempt %d/%d to %s failed (%s); retrying in %.2f s',
                             n, attempts, self.url, exc, delay)
                 self._count('retries', str(exc))
-                if call.cancelled.wait(delay):
+                if call.token.wait(delay):
                     raise GenerationCancelled('generation cancelled') from None
         answer = attempt.answer
         if answer is None:  # cannot happen: _attempt returns only with an answer
@@ -437,16 +452,19 @@ class OpenAICompatBackend:
         worker = threading.Thread(target=self._exchange, args=(body, attempt, call),
                                   name='openai-compat-request', daemon=True)
         worker.start()
-        deadline = time.monotonic() + self.config.timeout_s
+        own_deadline = time.monotonic() + self.config.timeout_s
+        deadline = min(own_deadline, call.deadline)
         while not attempt.done.is_set():
-            if call.cancelled.is_set():
+            if call.token.cancelled:
                 attempt.abandon()
                 raise GenerationCancelled('generation cancelled')
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 attempt.abandon()
-                raise BackendError(f'{self.url}: no complete answer within '
-                                   f'{self.config.timeout_s:g} s (timeout)', retryable=True)
+                limit = (f'{self.config.timeout_s:g} s' if deadline == own_deadline else
+                         f'the request deadline of {self.request_deadline_s:g} s')
+                raise BackendError(f'{self.url}: no complete answer within {limit} '
+                                   '(timeout)', retryable=True)
             call.wake.wait(remaining)
             call.wake.clear()
         if attempt.error is not None:
