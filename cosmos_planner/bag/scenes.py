@@ -15,11 +15,14 @@ bags are also an independent check of the rclpy-based readers.
 from dataclasses import dataclass, field
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, TYPE_CHECKING, Union
 
 import numpy as np
 
 from cosmos_planner.bag.writer import BagWriter
+
+if TYPE_CHECKING:  # rosbags is imported when a scene is written
+    from rosbags.typesys.store import Typestore
 
 #: Default topic of tasks, as the node subscribes it (``~/task`` of node cosmos_planner).
 TASK_TOPIC = '/cosmos_planner/task'
@@ -116,17 +119,17 @@ def render(spec: SceneSpec, t_s: float, camera_index: int = 0) -> Tuple[np.ndarr
     return rgb, depth
 
 
-def _stamp(ts: object, stamp_ns: int) -> object:
-    time_cls = ts.types['builtin_interfaces/msg/Time']  # type: ignore[attr-defined]
+def _stamp(ts: 'Typestore', stamp_ns: int) -> Any:  # a rosbags message
+    time_cls = ts.types['builtin_interfaces/msg/Time']
     return time_cls(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
 
 
-def _header(ts: object, stamp_ns: int, frame_id: str) -> object:
-    header_cls = ts.types['std_msgs/msg/Header']  # type: ignore[attr-defined]
+def _header(ts: 'Typestore', stamp_ns: int, frame_id: str) -> Any:  # a rosbags message
+    header_cls = ts.types['std_msgs/msg/Header']
     return header_cls(stamp=_stamp(ts, stamp_ns), frame_id=frame_id)
 
 
-def image_msg(ts: object, stamp_ns: int, frame_id: str, rgb: np.ndarray, encoding: str,
+def image_msg(ts: 'Typestore', stamp_ns: int, frame_id: str, rgb: np.ndarray, encoding: str,
               row_padding: int = 0) -> object:
     """Build a rosbags sensor_msgs/Image of ``rgb`` in ``encoding`` (rgb8, bgr8, ...)."""
     import cv2
@@ -145,12 +148,12 @@ def image_msg(ts: object, stamp_ns: int, frame_id: str, rgb: np.ndarray, encodin
     rows = np.ascontiguousarray(pix).reshape(h, -1)
     if row_padding:
         rows = np.hstack([rows, np.zeros((h, row_padding), np.uint8)])
-    cls = ts.types['sensor_msgs/msg/Image']  # type: ignore[attr-defined]
+    cls = ts.types['sensor_msgs/msg/Image']
     return cls(header=_header(ts, stamp_ns, frame_id), height=h, width=w, encoding=encoding,
                is_bigendian=0, step=rows.shape[1], data=rows.reshape(-1).copy())
 
 
-def compressed_msg(ts: object, stamp_ns: int, frame_id: str, rgb: np.ndarray,
+def compressed_msg(ts: 'Typestore', stamp_ns: int, frame_id: str, rgb: np.ndarray,
                    quality: int = 90) -> object:
     """Build a rosbags CompressedImage (JPEG), format as image_transport writes it."""
     import cv2
@@ -158,12 +161,12 @@ def compressed_msg(ts: object, stamp_ns: int, frame_id: str, rgb: np.ndarray,
     ok, buf = cv2.imencode('.jpg', rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError('JPEG encoding failed')
-    cls = ts.types['sensor_msgs/msg/CompressedImage']  # type: ignore[attr-defined]
+    cls = ts.types['sensor_msgs/msg/CompressedImage']
     return cls(header=_header(ts, stamp_ns, frame_id), format='rgb8; jpeg compressed bgr8',
                data=np.asarray(buf, np.uint8).reshape(-1))
 
 
-def depth_msg(ts: object, stamp_ns: int, frame_id: str, depth_m: np.ndarray,
+def depth_msg(ts: 'Typestore', stamp_ns: int, frame_id: str, depth_m: np.ndarray,
               encoding: str) -> object:
     """Build a depth Image: 32FC1 metres (NaN unknown) or 16UC1 millimetres (0 unknown)."""
     if encoding == '32FC1':
@@ -173,27 +176,27 @@ def depth_msg(ts: object, stamp_ns: int, frame_id: str, depth_m: np.ndarray,
     else:
         raise ValueError(f'scene depth supports 32FC1 and 16UC1, not {encoding}')
     h, w = pix.shape
-    cls = ts.types['sensor_msgs/msg/Image']  # type: ignore[attr-defined]
+    cls = ts.types['sensor_msgs/msg/Image']
     return cls(header=_header(ts, stamp_ns, frame_id), height=h, width=w, encoding=encoding,
                is_bigendian=0, step=w * pix.itemsize,
                data=np.frombuffer(pix.tobytes(), np.uint8).copy())
 
 
-def camera_info_msg(ts: object, stamp_ns: int, frame_id: str, spec: SceneSpec) -> object:
+def camera_info_msg(ts: 'Typestore', stamp_ns: int, frame_id: str, spec: SceneSpec) -> object:
     """Build the rosbags CameraInfo of the scene camera (no distortion)."""
     k = intrinsics(spec)
     p = np.zeros((3, 4))
     p[:, :3] = k
-    roi_cls = ts.types['sensor_msgs/msg/RegionOfInterest']  # type: ignore[attr-defined]
-    cls = ts.types['sensor_msgs/msg/CameraInfo']  # type: ignore[attr-defined]
+    roi_cls = ts.types['sensor_msgs/msg/RegionOfInterest']
+    cls = ts.types['sensor_msgs/msg/CameraInfo']
     return cls(header=_header(ts, stamp_ns, frame_id), height=spec.height, width=spec.width,
                distortion_model='plumb_bob', d=np.zeros(5), k=k.reshape(-1),
                r=np.eye(3).reshape(-1), p=p.reshape(-1), binning_x=0, binning_y=0,
                roi=roi_cls(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
 
 
-def string_msg(ts: object, text: str) -> object:
-    return ts.types['std_msgs/msg/String'](data=text)  # type: ignore[attr-defined]
+def string_msg(ts: 'Typestore', text: str) -> object:
+    return ts.types['std_msgs/msg/String'](data=text)
 
 
 def frame_stamps(spec: SceneSpec) -> List[int]:
