@@ -11,6 +11,7 @@ Runtime: about 1 s plus the tiny-checkpoint run (a few seconds, most of it loadi
 
 import dataclasses
 import threading
+from typing import Optional
 
 import pytest
 
@@ -161,7 +162,9 @@ class _CancelAfterAnswering:
     def __init__(self, inner: FaultInjectingBackend) -> None:
         self.inner = inner
 
-    def generate(self, request: GenerationRequest, cancel: CancelToken = None) -> Completion:
+    def generate(self, request: GenerationRequest,
+                 cancel: Optional[CancelToken] = None) -> Completion:
+        assert cancel is not None, 'the planner passes its token down'
         completion = self.inner.generate(request, cancel)
         cancel.cancel()
         return completion
