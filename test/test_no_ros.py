@@ -95,7 +95,7 @@ def _plans(out: Path) -> List[Dict[str, Any]]:
 
 @pytest.fixture(scope='module')
 def scene(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Dict[str, Path]:
-    """A scene bag and the tiny checkpoint's answers for it, recorded with ROS importable."""
+    """Make a scene bag and the tiny checkpoint's answers for it, recorded with ROS importable."""
     root = tmp_path_factory.mktemp('no_ros')
     write_scene_bag(root / 'bag', SceneSpec(duration_s=3.0, tasks=((0.55, TASK),)))
     replay_bag(ReplayOptions(bag=root / 'bag', out=root / 'recorded', backend='local',

@@ -241,7 +241,7 @@ def gripper_record(traj: TimedTrajectoryLike, spec: GripperSpec) -> Msg:
 
 
 def _marker(header: Msg, namespace: str, marker_id: int, **fields: Any) -> Msg:
-    """A ``visualization_msgs/Marker``; its pose is the identity unless given."""
+    """Build a ``visualization_msgs/Marker``; its pose is the identity unless given."""
     fields.setdefault('pose', _pose(_point(0.0, 0.0, 0.0), _quaternion(IDENTITY_XYZW)))
     return Msg('visualization_msgs/msg/Marker',
                dict(header=header, ns=namespace, id=marker_id, **fields))
@@ -280,7 +280,7 @@ def markers_record(plan: PlanV1, traj: TimedTrajectoryLike,
 
 
 def image_record(image: np.ndarray, stamp_ns: int, frame_id: str) -> Msg:
-    """An ``rgb8`` ``sensor_msgs/Image`` of an HxWx3 uint8 array (debug images)."""
+    """Build an ``rgb8`` ``sensor_msgs/Image`` of an HxWx3 uint8 array (debug images)."""
     arr = np.ascontiguousarray(image)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise ImageDecodeError(
@@ -339,7 +339,7 @@ def build_hold_records(stamp_ns: int, frame_id: str, *,
                        hold_orientation: Vector = IDENTITY_XYZW,
                        ee_joint: str = 'end_effector',
                        marker_ns: str = 'cosmos_planner') -> Dict[str, Msg]:
-    """Records that stop a controller executing the previous plan (cancel, clock reset).
+    """Build the records that stop a controller executing the previous plan (cancel, reset).
 
     With a known end-effector position the trajectory holds it (one point at time 0);
     without one it is empty, which trajectory controllers treat as "stop". Path is empty

@@ -70,7 +70,7 @@ def publication(outcome: 'PipelineOutcome', now_ns: int, cfg: 'NodeConfig', *,
 
 
 def raw_answer(outcome: 'PipelineOutcome') -> Optional[str]:
-    """The model's last raw answer (cut), so a failure's status shows what it said."""
+    """Return the model's last raw answer (cut), so a failure's status shows what it said."""
     result = outcome.result
     if result is None or not result.raw_answers:
         return None

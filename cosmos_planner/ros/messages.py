@@ -35,7 +35,7 @@ __all__ = ['build_hold_messages', 'build_output_messages', 'camera_model_from_in
 
 @lru_cache(maxsize=None)
 def message_class(msgtype: str) -> Any:
-    """The rclpy class of ``pkg/msg/Name``."""
+    """Return the rclpy class of ``pkg/msg/Name``."""
     package, _, name = msgtype.split('/')
     return getattr(importlib.import_module(f'{package}.msg'), name)
 
@@ -95,7 +95,7 @@ def build_output_messages(plan: PlanV1, trajectory: Optional[TimedTrajectoryLike
                           gripper: GripperSpec = GripperSpec(),
                           ee_joint: str = 'end_effector',
                           marker_ns: str = 'cosmos_planner') -> Dict[str, Any]:
-    """rclpy messages of :func:`cosmos_planner.pipeline.outputs.build_output_records`."""
+    """Build the rclpy messages of :func:`pipeline.outputs.build_output_records`."""
     return to_ros_all(o.build_output_records(plan, trajectory, debug_frame=debug_frame,
                                              gripper=gripper, ee_joint=ee_joint,
                                              marker_ns=marker_ns))
@@ -106,7 +106,7 @@ def build_hold_messages(stamp_ns: int, frame_id: str, *,
                         hold_orientation: Sequence[float] = IDENTITY_XYZW,
                         ee_joint: str = 'end_effector',
                         marker_ns: str = 'cosmos_planner') -> Dict[str, Any]:
-    """rclpy messages of :func:`cosmos_planner.pipeline.outputs.build_hold_records`."""
+    """Build the rclpy messages of :func:`pipeline.outputs.build_hold_records`."""
     return to_ros_all(o.build_hold_records(stamp_ns, frame_id, hold_position=hold_position,
                                            hold_orientation=hold_orientation,
                                            ee_joint=ee_joint, marker_ns=marker_ns))

@@ -24,7 +24,7 @@ import itertools
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, TYPE_CHECKING
 import uuid
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -43,6 +43,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from cosmos_planner.errors import ConfigError, PlannerError
+from cosmos_planner.geometry.transforms import Vector
 from cosmos_planner.ros import messages as m
 from cosmos_planner.ros.diagnostics import NodeStats
 from cosmos_planner.backends.configured import make_configured_backend
@@ -58,15 +59,29 @@ from cosmos_planner.ros.params import check_paths, validate_changes
 from cosmos_planner.ros.tf_source import TransformSource
 from cosmos_planner.pipeline.worker import PlanJob, PlanningWorker
 
+if TYPE_CHECKING:  # imported when the node is configured
+    from cosmos_planner.frames.types import Clip
+    from cosmos_planner.model.protocol import Backend
+    from cosmos_planner.pipeline.plan_pipeline import PipelineOutcome
+    from cosmos_planner.pipeline.planner import Planner
+
 NODE_NAME = 'cosmos_planner'
 #: Output topics (private) and their rclpy message classes.
 OUTPUT_TYPES = {name: m.message_class(t) for name, t in RECORD_TYPES.items()}
 
 
+def _per_camera(handler: Callable[[str, Any], object], camera: str) -> Callable[[Any], None]:
+    """Subscription callback handing ``(camera, msg)`` to ``handler`` (its result dropped)."""
+    def callback(msg: Any) -> None:
+        handler(camera, msg)
+    return callback
+
+
 class JobResult:
     """What the worker hands back: the pipeline outcome plus the node's own timings."""
 
-    def __init__(self, outcome: Any, clip: Any, timings_ms: Dict[str, float],
+    def __init__(self, outcome: 'PipelineOutcome', clip: Optional['Clip'],
+                 timings_ms: Dict[str, float],
                  transform_source: str) -> None:
         """Bundle the outcome with the clip it was planned from."""
         self.outcome = outcome
@@ -126,8 +141,8 @@ class PlannerNode(LifecycleNode):
         self._out: Dict[str, Any] = {}
         self.worker: Optional[PlanningWorker] = None
         self.inputs: Optional[SensorInputs] = None
-        self.backend: Any = None
-        self.planner: Any = None
+        self.backend: Optional[Backend] = None
+        self.planner: Optional[Planner] = None
         self._tf: Optional[TransformSource] = None
         self.status_pub = self.create_publisher(String, '~/status', QoSProfile(depth=50))
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
@@ -172,9 +187,10 @@ class PlannerNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._configured = True
         self.stats.state = 'inactive'
-        self.get_logger().info(f'configured: backend {self.backend.name}, preset '
+        name = self.backend.name if self.backend is not None else ''  # set by _configure
+        self.get_logger().info(f'configured: backend {name}, preset '
                                f'{self.config.preset}, primary camera {self.config.primary}')
-        self._status('configured', reason=f'backend {self.backend.name}')
+        self._status('configured', reason=f'backend {name}')
         return TransitionCallbackReturn.SUCCESS
 
     def _configure(self) -> None:
@@ -210,6 +226,7 @@ class PlannerNode(LifecycleNode):
         info_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE) \
             if cfg.qos_reliable else qos_profile_sensor_data
         inputs = self.inputs
+        assert inputs is not None  # made in on_configure
         for cam in cfg.cameras:
             name = cam.name
             # One group per camera: with executor.threads > 1 cameras decode in parallel,
@@ -218,11 +235,11 @@ class PlannerNode(LifecycleNode):
             if cam.compressed:
                 self._subs.append(self.create_subscription(
                     CompressedImage, cam.image_topic,
-                    lambda msg, n=name: inputs.compressed(n, msg), cam_qos,
+                    _per_camera(inputs.compressed, name), cam_qos,
                     callback_group=group))
             else:
                 self._subs.append(self.create_subscription(
-                    Image, cam.image_topic, lambda msg, n=name: inputs.image(n, msg), cam_qos,
+                    Image, cam.image_topic, _per_camera(inputs.image, name), cam_qos,
                     callback_group=group))
             self._subs.append(self.create_subscription(
                 CameraInfo, cam.info_topic, lambda msg, n=name: inputs.camera_info(n, msg),
@@ -230,7 +247,7 @@ class PlannerNode(LifecycleNode):
             if cam.depth_topic:
                 self._subs.append(self.create_subscription(
                     CompressedImage if cam.depth_compressed else Image, cam.depth_topic,
-                    lambda msg, n=name: inputs.depth(n, msg), cam_qos, callback_group=group))
+                    _per_camera(inputs.depth, name), cam_qos, callback_group=group))
         if cfg.ee_pose_enabled:
             self._subs.append(self.create_subscription(
                 PoseStamped, cfg.ee_pose_topic, inputs.ee_pose, 10))
@@ -385,7 +402,7 @@ class PlannerNode(LifecycleNode):
         cfg = self.config
         frame = cfg.pipeline.grounding.target_frame
         hold_pos = None
-        hold_ori: Sequence[float] = cfg.pipeline.grounding.tool_orientation_xyzw
+        hold_ori: Vector = cfg.pipeline.grounding.tool_orientation_xyzw
         ee = self.inputs.ee_pose_latest() if self.inputs else None
         if ee is not None:
             _, ee_frame, pos, ori = ee
@@ -427,6 +444,7 @@ class PlannerNode(LifecycleNode):
     def _run_job(self, job: PlanJob) -> JobResult:
         from cosmos_planner.pipeline.plan_pipeline import PlanPipeline
 
+        assert self.inputs is not None and self.planner is not None  # made in on_configure
         tick = time.perf_counter()
         request = build_request(self.config, self.inputs, job.task, job.task_id, self.now_ns(),
                                 transform=self._pipeline_config,
@@ -476,6 +494,7 @@ class PlannerNode(LifecycleNode):
         status = outcome.status.value
         base = dict(task_id=job.task_id, task=job.task, trigger=job.trigger,
                     stamp=outcome.stamp_ns * 1e-9 if outcome.stamp_ns else None)
+        assert self.worker is not None  # the worker calls this
         with self._publish_lock:
             replaced = self.worker.replaced_by(job) or (None if current else 'superseded')
             if replaced is not None:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, BinaryIO, Dict, List, Mapping, Optional
 
 from cosmos_planner.errors import ConfigError
 # The one writer of parameter files (re-exported for the episode runner).
@@ -128,7 +128,7 @@ class PlannerProcess:
             self.env[GROUND_TRUTH_ENV] = str(ground_truth)
         self.env.setdefault('PYTHONUNBUFFERED', '1')
         self.proc: Optional[subprocess.Popen] = None
-        self._log = None
+        self._log: Optional[BinaryIO] = None
 
     def start(self) -> 'PlannerProcess':
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
