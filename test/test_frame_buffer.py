@@ -246,6 +246,25 @@ def test_clear_on_a_clock_jump_drops_old_timeline_frames_still_in_flight():
     assert buffers.jumps == ()
 
 
+def test_a_second_clock_jump_before_any_new_frame_keeps_the_first_window():
+    """Two resets in a row (no frame between): the first timeline's late frames still go.
+
+    Found by the random-timeline property (test_time_robustness): the second clear saw no
+    frame since the first, forgot the first window, and a frame of the first timeline that
+    arrived late was buffered and made the next clip.
+    """
+    buffers = CameraBuffers(fps=0, jump_tolerance_s=0.5, jump_guard_s=1.0)
+    buffers.push(frame(100.8, 'wrist'))
+    buffers.clear(now_ns=1 * NS)                      # sim reset to 1 s
+    buffers.clear(now_ns=5 * NS)                      # and again to 5 s, nothing in between
+    assert buffers.push(frame(100.8, 'wrist')).result is PushResult.SKIPPED_STALE
+    assert buffers.snapshot('wrist') is None
+    assert buffers.push(frame(5.1, 'wrist')).result is PushResult.ADDED
+    # A clock that went forward past the old stamps ends the window, as for one clear.
+    buffers.clear(now_ns=200 * NS)
+    assert buffers.push(frame(100.9, 'front')).result is PushResult.ADDED
+
+
 def test_clear_with_a_clock_that_went_forward_or_nothing_seen_keeps_every_stamp():
     buffers = CameraBuffers(fps=0, jump_tolerance_s=0.5)
     buffers.clear(now_ns=5 * NS)                      # nothing seen yet: no window

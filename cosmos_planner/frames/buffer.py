@@ -340,18 +340,27 @@ class CameraBuffers:
         flight are then dropped as ``SKIPPED_STALE``, as after a jump seen in the stamps:
         those stamped in (max(now + tolerance, O - jump_guard_s), O + tolerance], O being
         the newest stamp seen before the clear, until the new timeline reaches the window.
-        Without it (or when nothing was seen, or the clock went forward) every stamp is
-        taken as a fresh start.
+        A second clear before any new frame keeps the first one's window (minus what the
+        clock has passed). Without ``now_ns`` (or when nothing was seen, or the clock went
+        forward) every stamp is taken as a fresh start.
         """
         with self._lock:
-            old = self._newest_ns
+            old, previous = self._newest_ns, self._stale
             self._clear_locked(keep=None)
             self._newest_ns = None
             self._stale = None
-            if now_ns is not None and old is not None:
+            if now_ns is None:
+                return
+            if old is not None:
                 low = max(int(now_ns) + self._tolerance_ns, old - self._guard_span_ns)
                 high = old + self._tolerance_ns
-                self._stale = (low, high) if low < high else None
+            elif previous is not None:
+                # Nothing seen since the last clear (two resets in a row): the earlier
+                # timeline's frames may still be in flight, so its window stays.
+                low, high = max(int(now_ns) + self._tolerance_ns, previous[0]), previous[1]
+            else:
+                return
+            self._stale = (low, high) if low < high else None
 
     @property
     def jumps(self) -> Tuple[TimeJump, ...]:
