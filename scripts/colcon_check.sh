@@ -27,5 +27,5 @@ PY
 test -x install/cosmos_planner/lib/cosmos_planner/planner_node
 colcon test --base-paths "$ROOT" --build-base build --install-base install \
   --event-handlers console_cohesion- summary+ \
-  --pytest-args -q -p no:cacheprovider -k 'lint or schema or parser or ingest or frame_buffer' >&2
+  --pytest-args -q -p no:cacheprovider -k 'test_lint.py or test_plan_schema.py or test_parser.py or test_ingest.py or test_buffer.py' >&2
 colcon test-result --verbose --test-result-base build

@@ -12,7 +12,7 @@ MINUTES=10
 if [ "${1:-}" = "--minutes" ]; then MINUTES="$2"; shift 2; fi
 cd "$ROOT"
 bash scripts/setup_env.sh
-mapfile -t FILES < <(grep -l 'from hypothesis import' test/test_*.py)
+mapfile -t FILES < <(grep -rl --include='test_*.py' 'from hypothesis import' test)
 LOG="$(mktemp -d)/fuzz"
 deadline=$(( $(date +%s) + MINUTES * 60 ))
 rounds=0; failed=0

@@ -33,7 +33,7 @@ What is proved, and how (behaviour first, a grep where behaviour cannot reach):
 
 Runtime: about 20-30 s (one tiny-checkpoint load per behavioural load test, two node
 starts, three node processes that exit at start).
-Rerun: ``python -m pytest test/test_security.py -q``.
+Rerun: ``python -m pytest test/reliability/test_security.py -q``.
 """
 
 import inspect
@@ -59,7 +59,7 @@ from cosmos_planner.pipeline.planner import Planner
 from cosmos_planner.model.prompts import build_request
 from fault_server import FaultServer, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CANARY_KEY = 'sk-canary-0123456789abcdef'
 HOSTILE_TASKS = [
     '../../../../etc/passwd', '/tmp/cosmos_planner_canary_task', 'write ./pwned.txt',

@@ -15,7 +15,7 @@ mutations reach the checks behind the first field. The contract checked:
 Messages are plain mappings with the ROS field names (ingest reads rclpy, rosbags and mapping
 messages through the same accessors; the rclpy types are covered by test_ingest).
 About 4,000 generated cases; runtime about 15-25 s on 2 busy cores.
-Rerun: ``python -m pytest test/test_fuzz_inputs.py -q -s``.
+Rerun: ``python -m pytest test/reliability/test_fuzz_inputs.py -q -s``.
 """
 
 from collections import Counter

@@ -13,7 +13,7 @@ import sys
 import sysconfig
 import venv
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_install_resolves_share_files_from_its_own_prefix(tmp_path: Path) -> None:

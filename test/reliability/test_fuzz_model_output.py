@@ -25,7 +25,8 @@ Properties:
 Reproducible: the ``ci`` hypothesis profile (``test/conftest.py``) derandomizes with no
 example database, so CI sees the same cases each run; ``scripts/fuzz.sh`` draws new ones.
 About 10,500 cases in total; runtime about 40-70 s on 2 busy cores.
-Rerun: ``python -m pytest test/test_fuzz_model_output.py -q -s`` (``-s`` prints the tallies).
+Rerun: ``python -m pytest test/reliability/test_fuzz_model_output.py -q -s`` (``-s`` prints
+the tallies).
 """
 
 from collections import Counter

@@ -24,7 +24,7 @@ from ros_helpers import RosPeer
 
 from cosmos_planner.ros.params import all_specs, node_config_from_values, render_params_yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILE = ROOT / 'launch' / 'planner.launch.py'
 PARAMS_FILE = ROOT / 'config' / 'planner.yaml'
 #: Declared by rclpy for every node.

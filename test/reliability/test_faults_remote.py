@@ -20,7 +20,7 @@ backend. This module checks what a robot would see over a long run, through the 
   this test, a strict xfail at first, found it).
 
 Runtime: about 20-30 s (the deadline faults wait for the 0.3 s deadline).
-Rerun: ``python -m pytest test/test_faults_remote.py -q``.
+Rerun: ``python -m pytest test/reliability/test_faults_remote.py -q``.
 """
 
 from collections import Counter

@@ -17,7 +17,7 @@ from typing import List
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PATHS = [ROOT / name for name in ('cosmos_planner', 'test', 'bench', 'launch')]
 
 

@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / 'cosmos_planner'
 _IGNORE = re.compile(r'#\s*type:\s*ignore')
 

@@ -20,7 +20,7 @@ and checks that the process stays alive, still plans afterwards, and that every 
 published validates against ``config/plan_v1.schema.json`` with points inside the workspace.
 
 Runtime: about 15-30 s (one node start).
-Rerun: ``python -m pytest test/test_faults_node.py -q``.
+Rerun: ``python -m pytest test/reliability/test_faults_node.py -q``.
 """
 
 import json

@@ -19,7 +19,7 @@ The real ``LocalBackend`` on the tiny random Qwen3-VL checkpoint, the real ``Pla
   recovers, and its ``health()`` counts what was injected.
 
 Runtime: about 15-25 s (tiny generations of 0.3-0.5 s each).
-Rerun: ``python -m pytest test/test_faults_local.py -q``.
+Rerun: ``python -m pytest test/reliability/test_faults_local.py -q``.
 """
 
 import dataclasses

@@ -24,7 +24,7 @@ from cosmos_planner.sim.planner_process import planner_parameters, planner_comma
 from cosmos_planner.sim.planner_process import write_params_file
 from cosmos_planner.sim.tabletop import TabletopSim
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: Parameters rclpy declares itself.
 ROS_BUILTIN = {'use_sim_time'}
 

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _lint_imports(cwd: Path) -> subprocess.CompletedProcess:

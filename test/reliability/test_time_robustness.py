@@ -29,7 +29,7 @@ planned; a forward jump makes the buffered frames stale; a jump back (sim reset)
 the buffers, is counted, and the next plan is stamped on the new timeline.
 
 Runtime: about 20-30 s (one node start).
-Rerun: ``python -m pytest test/test_time_robustness.py -q``.
+Rerun: ``python -m pytest test/reliability/test_time_robustness.py -q``.
 """
 
 from collections import Counter
