@@ -1,4 +1,4 @@
-"""Shared helpers for the parser, planner, backend-wrapper and CLI tests.
+"""Shared helpers for the parser, planner, backend and CLI tests.
 
 Real components only: clips are real ``Clip`` objects built the way ``media`` builds them,
 requests come from the real prompt presets, and recordings are written in the documented
@@ -18,6 +18,11 @@ from cosmos_planner.frames.media import frame_from_rgb
 from cosmos_planner.model.prompts import build_request
 
 TASK = 'Put the red cube in the basket'
+#: The camera resolution of ``make_clip``'s frames (the remote-backend tests parse to it).
+NATIVE = (640, 480)
+#: The local-backend tests' task and the camera resolution of ``local_clip``'s frames.
+LOCAL_TASK = 'pick up the red cube'
+LOCAL_NATIVE = (1280, 720)
 
 #: Shaped like NVIDIA's published answer to the trajectory prompt (fenced bare list).
 NVIDIA_STYLE_ANSWER = (
@@ -79,6 +84,33 @@ def one_frame_clip(image: Optional[np.ndarray] = None, stamp_ns: int = 10**9,
     image = np.zeros((32, 32, 3), np.uint8) if image is None else image
     return Clip(camera, (Frame(camera, stamp_ns, image, tuple(native_size),
                                camera if frame_id is None else frame_id),))
+
+
+def make_clip(n: int = 4, size: int = 96, fps: float = 4.0, camera: str = 'cam') -> Clip:
+    """Make a clip of moving-square frames stamped at ``fps``."""
+    frames = []
+    for i in range(n):
+        image = np.zeros((size, size, 3), np.uint8)
+        image[..., 0] = np.linspace(0, 255, size, dtype=np.uint8)[None, :]
+        x = 8 + i * 6
+        image[20:50, x:x + 30] = (255, 255, 255)
+        frames.append(Frame(camera, int(round(i * 1e9 / fps)), image, NATIVE))
+    return Clip(camera, tuple(frames))
+
+
+def make_request(clip: Optional[Clip] = None, reasoning: bool = False) -> GenerationRequest:
+    """Build the ``plan`` request the remote-backend tests send (default clip: ``make_clip``)."""
+    return build_request('plan', clip or make_clip(), 'pick up the red cube', reasoning)
+
+
+def local_clip(frames: int, spacing_ns: int = 500_000_000, size: Tuple[int, int] = (96, 64),
+               camera: str = 'wrist') -> Clip:
+    """Return a clip of ``frames`` random frames ``spacing_ns`` apart (local-backend tests)."""
+    rng = np.random.default_rng(frames)
+    return Clip(camera, tuple(
+        Frame(camera=camera, stamp_ns=7_000_000_000 + i * spacing_ns,
+              image=rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8),
+              native_size=LOCAL_NATIVE) for i in range(frames)))
 
 
 def request_for(clip: Clip, preset: str = 'plan', task: str = TASK,

@@ -1,37 +1,33 @@
-"""The local transformers backend end to end on the tiny random checkpoint.
+"""The local transformers backend (backends/local/backend.py) end to end on the tiny checkpoint.
 
 What it proves: under constrained decoding every answer of a random model is a valid plan
 (both reasoning modes, image and video input), without the constraint the same model fails;
-cancel from another thread stops generation within a couple of tokens; video timestamps come
-from the clip's real fps; missing weights and too-large models fail early with guidance;
-health() counts successes, cancellations and failures (with the last error).
+cancel from another thread stops generation within a couple of tokens; missing weights and
+too-large models fail early with guidance; health() counts successes, cancellations and
+failures (with the last error). The processor inputs (video timestamps from the clip's real
+fps) are tested in test_inputs.py, the placement from memory figures in test_memory.py.
 About 30-60 s on 2 cores (most of it the eight short generations).
 """
 
 import dataclasses
 import json
-import re
 import threading
 
-import numpy as np
 import pytest
 
+from cosmos_planner.backends.local.memory import count_parameters
+from cosmos_planner.errors import (BackendError, GenerationCancelled, ModelNotFoundError,
+                                   ModelTooLargeError, ParseError)
 from cosmos_planner.model.cancel import CancelToken
-from cosmos_planner.model.response_schemas import DecodingLimits
-from cosmos_planner.errors import (BackendError, ConfigError, GenerationCancelled,
-                                   ModelNotFoundError, ModelTooLargeError, ParseError)
-from cosmos_planner.frames.types import Clip, Frame
-from cosmos_planner.backends.local.memory import choose_placement, count_parameters
 from cosmos_planner.model.parser import parse_answer
 from cosmos_planner.model.plan_schema import ModelAnswer
 from cosmos_planner.model.prompts import build_request, load_preset
+from cosmos_planner.model.response_schemas import DecodingLimits
+from planner_helpers import LOCAL_NATIVE as NATIVE, LOCAL_TASK as TASK, local_clip as clip
 
 torch = pytest.importorskip('torch')
 local = pytest.importorskip('cosmos_planner.backends.local.backend')
 LocalBackend = local.LocalBackend
-GIB = 1024 ** 3
-TASK = 'pick up the red cube'
-NATIVE = (1280, 720)
 # Tight bounds keep the random model's answers short; the grammar machinery is the same.
 SMALL = DecodingLimits(min_points=2, max_points=4, max_steps=2, max_text_chars=24)
 
@@ -42,21 +38,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope='module')
-def backend(tiny_checkpoint):
-    instance = LocalBackend(str(tiny_checkpoint), device='cpu', max_think_chars=80)
-    yield instance
-    instance.close()
-
-
-def clip(frames, spacing_ns=500_000_000, size=(96, 64), camera='wrist'):
-    rng = np.random.default_rng(frames)
-    return Clip(camera, tuple(
-        Frame(camera=camera, stamp_ns=7_000_000_000 + i * spacing_ns,
-              image=rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8),
-              native_size=NATIVE) for i in range(frames)))
 
 
 def request(preset, frames, reasoning, limits=SMALL, seed=0, max_tokens=None):
@@ -184,52 +165,6 @@ def test_health_counts_successes_cancellations_and_failures(tiny_checkpoint):
     assert 'BackendError' in health['last_error'] and 'closed' in health['last_error']
 
 
-def test_video_goes_with_its_real_fps(backend):
-    from cosmos_planner.backends.local.inputs import prepare_inputs
-
-    def rendered(spacing_ns):
-        inputs = prepare_inputs(backend.processor,
-                                build_request('trajectory', clip(8, spacing_ns), TASK))
-        return inputs, backend.tokenizer.decode(inputs['input_ids'][0])
-
-    inputs, text = rendered(500_000_000)  # 2 fps: temporal patches centred 0.25 s apart + 1 s
-    assert re.findall(r'<([\d.]+) seconds>', text) == ['0.2', '1.2', '2.2', '3.2']
-    assert int(inputs['video_grid_thw'][0][0]) == 4
-    assert text.count('<|vision_start|>') == 4 == text.count('<|vision_end|>')
-    assert '<|vision_start|><0.2 seconds>' not in text  # reference layout, no double wrap
-    assert 'pixel_values_videos' in inputs and 'pixel_values' not in inputs
-    _, text = rendered(250_000_000)  # 4 fps
-    assert re.findall(r'<([\d.]+) seconds>', text) == ['0.1', '0.6', '1.1', '1.6']
-
-
-def test_fast_layout_gives_exactly_the_plain_processor_inputs(backend):
-    from cosmos_planner.backends.local.inputs import prepare_inputs, render_prompt
-    req = build_request('plan', clip(6, size=(128, 96)), TASK)
-    ours = prepare_inputs(backend.processor, req)
-    frames = np.stack([frame.image for frame in req.clip.frames])
-    plain = backend.processor(
-        text=[render_prompt(backend.processor, req)], videos=[frames],
-        video_metadata=[{'total_num_frames': 6, 'fps': 2.0, 'frames_indices': list(range(6))}],
-        do_sample_frames=False, cap_pixels_per_frame=True, return_tensors='pt')
-    assert sorted(ours.keys()) == sorted(plain.keys())
-    for key in ours.keys():
-        assert torch.equal(ours[key], plain[key]), key
-    still = build_request('plan', clip(1, size=(128, 96)), TASK)
-    ours = prepare_inputs(backend.processor, still)
-    plain = backend.processor(text=[render_prompt(backend.processor, still)],
-                              images=[still.clip.newest.image], return_tensors='pt')
-    assert sorted(ours.keys()) == sorted(plain.keys())
-    for key in ours.keys():
-        assert torch.equal(ours[key], plain[key]), key
-
-
-def test_single_frame_goes_as_an_image(backend):
-    from cosmos_planner.backends.local.inputs import prepare_inputs
-    inputs = prepare_inputs(backend.processor, build_request('plan', clip(1), TASK))
-    assert 'pixel_values' in inputs and 'pixel_values_videos' not in inputs
-    assert ' seconds>' not in backend.tokenizer.decode(inputs['input_ids'][0])
-
-
 def test_missing_weights_say_how_to_provide_them(tmp_path, monkeypatch, tiny_checkpoint):
     with pytest.raises(ModelNotFoundError, match='does not exist') as missing:
         LocalBackend(str(tmp_path / 'no-such-model'))
@@ -244,26 +179,6 @@ def test_missing_weights_say_how_to_provide_them(tmp_path, monkeypatch, tiny_che
     (pickled / 'pytorch_model.bin').write_bytes(b'\0')
     with pytest.raises(ModelNotFoundError, match='safetensors only'):
         LocalBackend(str(pickled))
-
-
-def test_placement_from_memory_figures():
-    two_b = 2_000_000_000
-    assert choose_placement(two_b, ram_bytes=32 * GIB).dtype == 'float32'
-    assert choose_placement(two_b, ram_bytes=8 * GIB).dtype == 'bfloat16'
-    gpu = choose_placement(two_b, cuda_free_bytes=80 * GIB, ram_bytes=8 * GIB)
-    assert (gpu.device, gpu.dtype) == ('cuda', 'bfloat16')
-    spill = choose_placement(two_b, cuda_free_bytes=2 * GIB, ram_bytes=64 * GIB)
-    assert (spill.device, spill.dtype) == ('cpu', 'float32')
-    with pytest.raises(ModelTooLargeError, match=r'needs .* GiB at bfloat16.*server backend'):
-        choose_placement(two_b, ram_bytes=4 * GIB)
-    with pytest.raises(ModelTooLargeError):
-        choose_placement(two_b, dtype='float32', ram_bytes=8 * GIB)
-    with pytest.raises(ModelTooLargeError, match='cuda:0'):
-        choose_placement(8 * two_b, device='cuda:0', cuda_free_bytes=8 * GIB, ram_bytes=GIB)
-    with pytest.raises(ConfigError, match='no CUDA'):
-        choose_placement(two_b, device='cuda', ram_bytes=64 * GIB)
-    with pytest.raises(ConfigError, match='dtype'):
-        choose_placement(two_b, dtype='int4', ram_bytes=64 * GIB)
 
 
 def test_too_large_is_refused_before_loading(tiny_checkpoint, backend):

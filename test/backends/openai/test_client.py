@@ -1,48 +1,26 @@
-"""OpenAI-compatible backend: request shape, MP4/JPEG encoding, and every error path.
+"""Tests of backends/openai/client.py: the OpenAI-compatible backend's every error path.
 
 The error paths run against ``fault_server.FaultServer``, a fault-injection HTTP server on
 127.0.0.1 (not a model): refused connections, timeouts, HTTP 4xx/5xx, truncated and garbage
 JSON, connections closed mid-body, bodies that trickle forever, ``content: null`` with
-reasoning only. Retries are counted at the server. Runtime: about 15 s.
+reasoning only. Retries are counted at the server. The request body, the media encoding and
+the config are tested in test_payload.py, test_media.py and test_config.py. Runtime: about
+15 s.
 """
 
-import dataclasses
 import threading
 from typing import Iterator
 
-import numpy as np
 import pytest
 
-from cosmos_planner.backends.openai import media as media_encode
-from cosmos_planner.model.cancel import CancelToken
-from cosmos_planner.model.protocol import GenerationRequest, Sampling
 from cosmos_planner.backends.openai.client import (backoff_delay, OpenAICompatBackend,
                                                    OpenAICompatConfig)
-from cosmos_planner.backends.openai.payload import build_payload
 from cosmos_planner.errors import (BackendError, BackendUnavailable, ConfigError,
-                                   GenerationCancelled, ImageDecodeError)
-from cosmos_planner.frames.types import Clip, Frame
+                                   GenerationCancelled)
+from cosmos_planner.model.cancel import CancelToken
 from cosmos_planner.model.parser import parse_answer
-from cosmos_planner.model.prompts import build_request
 from fault_server import FaultServer, free_port, PLAN_ANSWER, THINKING
-
-NATIVE = (640, 480)
-
-
-def make_clip(n: int = 4, size: int = 96, fps: float = 4.0, camera: str = 'cam') -> Clip:
-    """Make a clip of moving-square frames stamped at ``fps``."""
-    frames = []
-    for i in range(n):
-        image = np.zeros((size, size, 3), np.uint8)
-        image[..., 0] = np.linspace(0, 255, size, dtype=np.uint8)[None, :]
-        x = 8 + i * 6
-        image[20:50, x:x + 30] = (255, 255, 255)
-        frames.append(Frame(camera, int(round(i * 1e9 / fps)), image, NATIVE))
-    return Clip(camera, tuple(frames))
-
-
-def make_request(clip: Clip = None, reasoning: bool = False) -> GenerationRequest:
-    return build_request('plan', clip or make_clip(), 'pick up the red cube', reasoning)
+from planner_helpers import make_request, NATIVE
 
 
 def fast_backend(url: str, **kw) -> OpenAICompatBackend:
@@ -58,157 +36,7 @@ def server() -> Iterator[FaultServer]:
         yield srv
 
 
-# -- request shape (no server) ------------------------------------------------------------
-def test_video_request_puts_mp4_first_with_real_fps_and_schema():
-    clip = make_clip(n=4, fps=4.0)
-    request = make_request(clip)
-    body = build_payload(request, OpenAICompatConfig(), 'm')
-    user = body['messages'][1]['content']
-    assert [p['type'] for p in user] == ['video_url', 'text']
-    assert user[0]['video_url']['url'].startswith('data:video/mp4;base64,')
-    assert body['structured_outputs'] == {'json': request.response_schema}
-    assert 'guided_json' not in body
-    assert body['mm_processor_kwargs']['fps'] == pytest.approx(4.0)
-    assert body['mm_processor_kwargs']['do_sample_frames'] is False
-    # The loader must keep every frame: it samples at a rate a little above the real one.
-    assert body['media_io_kwargs']['video']['fps'] > 4.0
-    size = body['mm_processor_kwargs']['size']
-    assert size['longest_edge'] == 4 * 96 * 96
-    assert body['temperature'] == request.sampling.temperature
-    assert body['top_p'] == request.sampling.top_p
-    assert body['top_k'] == request.sampling.top_k
-    assert body['max_tokens'] == request.sampling.max_tokens
-    assert body['stream'] is True and body['stream_options'] == {'include_usage': True}
-
-
-def test_images_mode_sends_one_jpeg_per_frame_before_text():
-    body = build_payload(make_request(make_clip(n=3)), OpenAICompatConfig(media='images'), 'm')
-    user = body['messages'][1]['content']
-    assert [p['type'] for p in user] == ['image_url'] * 3 + ['text']
-    assert all(p['image_url']['url'].startswith('data:image/jpeg;base64,') for p in user[:3])
-    assert 'media_io_kwargs' not in body
-    assert body['mm_processor_kwargs']['size']['longest_edge'] == 96 * 96
-
-
-def test_single_frame_clip_goes_as_image_and_text_after_media_is_enforced():
-    clip = make_clip(n=1)
-    request = dataclasses.replace(make_request(clip), messages=(
-        {'role': 'user', 'content': [{'type': 'text', 'text': 'plan'}, {'type': 'video'}]},))
-    body = build_payload(request, OpenAICompatConfig(mm_kwargs=False), 'm')
-    assert [p['type'] for p in body['messages'][0]['content']] == ['image_url', 'text']
-    assert 'mm_processor_kwargs' not in body
-
-
-@pytest.mark.parametrize('mode,key', [('response_format', 'response_format'),
-                                      ('none', None)])
-def test_schema_modes(mode, key):
-    request = make_request()
-    body = build_payload(request, OpenAICompatConfig(schema_mode=mode), 'm')
-    assert 'structured_outputs' not in body
-    if key:
-        assert body[key]['type'] == 'json_schema'
-        assert body[key]['json_schema']['schema'] == request.response_schema
-    else:
-        assert 'response_format' not in body
-
-
-def test_thinking_hint_only_for_requests_without_reasoning():
-    direct = build_payload(make_request(reasoning=False), OpenAICompatConfig(), 'm')
-    assert direct['chat_template_kwargs'] == {'enable_thinking': False}
-    thinking = build_payload(make_request(reasoning=True), OpenAICompatConfig(), 'm')
-    assert 'chat_template_kwargs' not in thinking
-    off = build_payload(make_request(), OpenAICompatConfig(thinking_hint=False), 'm')
-    assert 'chat_template_kwargs' not in off
-
-
-def test_sampling_extras_off_for_strict_openai_servers():
-    request = dataclasses.replace(make_request(), sampling=Sampling(
-        top_k=20, repetition_penalty=1.1, seed=7))
-    body = build_payload(request, OpenAICompatConfig(sampling_extras=False), 'm')
-    assert 'top_k' not in body and 'repetition_penalty' not in body
-    assert body['seed'] == 7
-
-
-def test_placeholder_naming_an_absent_camera_is_a_config_error():
-    request = dataclasses.replace(make_request(), messages=(
-        {'role': 'user', 'content': [{'type': 'video', 'camera': 'nope'}]},))
-    with pytest.raises(ConfigError, match='nope'):
-        build_payload(request, OpenAICompatConfig(), 'm')
-
-
-# -- media encoding -----------------------------------------------------------------------
-def test_mp4_round_trip_keeps_frames_fps_and_pixels():
-    clip = make_clip(n=8, size=128, fps=3.0)
-    video = media_encode.clip_to_video(clip)
-    frames, fps = media_encode.decode_mp4(video.payload)
-    assert len(frames) == 8
-    assert fps == pytest.approx(3.0, rel=0.01)
-    for original, decoded in zip(clip.frames, frames):
-        err = np.mean((original.image.astype(float) - decoded.astype(float)) ** 2)
-        assert 10 * np.log10(255 ** 2 / err) > 25  # PSNR in dB: the content survives
-
-
-def test_mp4_odd_size_is_rounded_to_even():
-    frames = [np.full((51, 77, 3), 100, np.uint8)] * 2
-    decoded, _ = media_encode.decode_mp4(media_encode.encode_mp4(frames, 2.0))
-    assert decoded[0].shape == (52, 78, 3)
-
-
-@pytest.mark.parametrize('frames,match', [
-    ([], 'zero frames'),
-    ([np.zeros((8, 8), np.uint8)], 'HxWx3'),
-    ([np.zeros((8, 8, 3), np.float32)], 'uint8'),
-    ([np.zeros((8, 8, 3), np.uint8), np.zeros((10, 8, 3), np.uint8)], 'one size'),
-])
-def test_bad_frames_are_typed_errors(frames, match):
-    with pytest.raises(ImageDecodeError, match=match):
-        media_encode.encode_mp4(frames, 2.0)
-
-
-def test_jpeg_round_trip():
-    import cv2
-
-    image = make_clip(n=1, size=64).newest.image
-    decoded = cv2.cvtColor(cv2.imdecode(np.frombuffer(media_encode.encode_jpeg(image), np.uint8),
-                                        cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    assert decoded.shape == image.shape
-    assert np.abs(decoded.astype(int) - image).mean() < 8
-
-
 # -- configuration, key, probe ------------------------------------------------------------
-@pytest.mark.parametrize('kw,match', [
-    ({'base_url': 'ftp://x'}, 'http'), ({'media': 'gif'}, 'media'),
-    ({'schema_mode': 'guided_json'}, 'schema_mode'), ({'timeout_s': 0}, 'timeout_s'),
-    ({'max_retries': -1}, 'max_retries'), ({'backoff_s': 5, 'backoff_max_s': 1}, 'backoff'),
-    ({'jpeg_quality': 0}, 'jpeg_quality'), ({'timeout_s': 7200.0}, 'timeout_s'),
-    ({'stream': 1}, 'stream must be a bool'), ({'api_key_env': ' '}, 'api_key_env'),
-])
-def test_bad_config_is_rejected(kw, match):
-    args = {'base_url': 'http://127.0.0.1:1/v1', **kw}
-    with pytest.raises(ConfigError, match=match):
-        OpenAICompatConfig(**args)
-
-
-def test_bare_server_url_gets_v1():
-    assert OpenAICompatConfig('http://gpu:8000').base_url == 'http://gpu:8000/v1'
-
-
-def test_settings_are_declared_once_on_the_config():
-    """The node's backend.* parameters come from the config fields (node defaults kept)."""
-    from cosmos_planner.settings import node_settings, settings_specs
-
-    node = {s.name: s for s in node_settings(OpenAICompatConfig, 'backend.')}
-    assert list(node) == ['backend.base_url', 'backend.api_key_env', 'backend.timeout_s',
-                          'backend.media', 'backend.schema_mode', 'backend.max_retries']
-    assert (node['backend.timeout_s'].default, node['backend.api_key_env'].default) == (
-        60.0, 'OPENAI_API_KEY')
-    assert all(s.read_only and s.description for s in node.values())
-    every = settings_specs(OpenAICompatConfig)
-    assert [s.name for s in every] == [f.name for f in dataclasses.fields(OpenAICompatConfig)]
-    assert all(len(s.description) > 15 for s in every)
-    assert OpenAICompatConfig(model='').model is None   # the node's empty backend.model
-
-
 def test_backend_takes_a_config_or_its_fields_and_refuses_unknown_options():
     from cosmos_planner.backends.registry import make_backend
 

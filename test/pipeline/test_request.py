@@ -1,0 +1,31 @@
+"""Tests of pipeline/request.py: task messages, over-long tasks and their short echo."""
+
+import json
+
+import pytest
+
+from cosmos_planner.pipeline.request import parse_task, task_echo, task_problem
+
+
+@pytest.mark.parametrize('data, task, task_id', [
+    ('  pick the cup ', 'pick the cup', 'new'),
+    ('{"task": "open it", "task_id": "t7"}', 'open it', 't7'),
+    ('{"task": "open it"}', 'open it', 'new'),
+    ('{not json', '{not json', 'new'),
+    ('', '', 'new'),
+])
+def test_task_messages(data: str, task: str, task_id: str) -> None:
+    assert parse_task(data, lambda: 'new') == (task, task_id)
+
+
+def test_overlong_task_is_refused_before_any_request_with_a_short_echo() -> None:
+    """A task the prompt cannot carry is named as such; its status echo stays small."""
+    text, task_id = parse_task(json.dumps({'task': 'x' * 20_000, 'task_id': 'big'}),
+                               lambda: 'new')
+    problem = task_problem(text)
+    assert problem is not None and 'at most 500' in problem and task_id == 'big'
+    echo = task_echo(text)
+    assert echo == 'x' * 80 + '\u2026'
+    assert task_problem('pick up the red cube') is None
+    assert task_problem('y' * 500) is None and task_problem('y' * 501) is not None
+    assert task_echo('pick up the red cube') == 'pick up the red cube'
