@@ -49,6 +49,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from cosmos_planner.pipeline.publishing import PROGRESS_STATUSES
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'test'))
 
@@ -415,7 +417,7 @@ def measure_overhead(params: Dict[str, Any], args: argparse.Namespace, tmp: Path
                 if data['task_id'] in arrivals:
                     e2e.append((arrivals[data['task_id']] - sent[data['task_id']]) * 1e3
                                - data['timings_ms'].get('generate', 0.0))
-            elif data.get('task_id') in sent and data.get('status') != 'accepted':
+            elif data.get('task_id') in sent and data.get('status') not in PROGRESS_STATUSES:
                 failed += 1
         return overhead, e2e, failed
     finally:

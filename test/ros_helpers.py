@@ -28,6 +28,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, IO, List, Optional, Sequence
 
+from cosmos_planner.pipeline.publishing import PROGRESS_STATUSES
 
 #: Domain ids handed out; Fast DDS ports for ids above 101 collide with ephemeral ports.
 DOMAIN_RANGE = range(30, 101)
@@ -417,8 +418,6 @@ class SimClock:
 #: The node's fully qualified name with the default parameters.
 NODE = '/cosmos_planner'
 NS = 1_000_000_000
-#: ``~/status`` events that report a request's progress, not what became of it.
-PROGRESS_STATUSES = ('accepted', 'generating')
 
 
 def status_data(msg: Any) -> Dict[str, Any]:

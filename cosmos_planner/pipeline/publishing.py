@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 #: Characters of the model's last raw answer echoed on a failure's ``~/status``.
 RAW_ECHO_CHARS = 500
+#: ``~/status`` events that report progress on a request, not its outcome: a task was taken
+#: (``accepted``), the backend started on it (``generating``, once per attempt). Every other
+#: event with a task id is the request's one final outcome.
+PROGRESS_STATUSES = frozenset({'accepted', 'generating'})
 
 
 @dataclass

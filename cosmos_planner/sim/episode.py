@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TYPE_CHE
 
 import numpy as np
 from cosmos_planner.errors import BackendUnavailable, ConfigError
+from cosmos_planner.pipeline.publishing import PROGRESS_STATUSES
 from cosmos_planner.sim.config import SimConfig
 from cosmos_planner.sim.controller_node import ControllerNode
 from cosmos_planner.sim.monitor_node import MonitorNode
@@ -40,8 +41,6 @@ if TYPE_CHECKING:  # rclpy is imported when the runner starts; recording imports
 FINAL_STATUSES = frozenset({'ok', 'no_frames', 'backend_failed', 'backend_unavailable',
                             'parse_failed', 'cancelled', 'grounding_failed', 'rejected',
                             'stale', 'failed', 'superseded', 'replay_miss'})
-#: Statuses that report progress of a request, not what became of it: not counted.
-PROGRESS_STATUSES = frozenset({'accepted', 'generating'})
 REPLAN_MODES = ('idle', 'off')
 
 

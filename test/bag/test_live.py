@@ -27,6 +27,7 @@ from cosmos_planner.bag.diff import plan_content, stamp_ns_of
 from cosmos_planner.bag.play import Player, PlayOptions
 from cosmos_planner.bag.replay import replay_bag, ReplayOptions
 from cosmos_planner.bag.scenes import SceneSpec, write_scene_bag
+from cosmos_planner.pipeline.publishing import PROGRESS_STATUSES
 from ros_helpers import claim_domain_id, node_command, NodeProcess, release_domain_id
 from ros_helpers import RosPeer, wait_until, write_params_file
 
@@ -90,7 +91,7 @@ def test_live_node_with_play_clock_publishes_the_offline_plans(
         stats = player.run()
         assert stats.published['/front/image_raw'] == 20
         wait_until(lambda: sum(json.loads(m.data)['status'] not in (
-            'accepted', 'generating', 'configured', 'active') for m in statuses.messages) >= 4,
+            *PROGRESS_STATUSES, 'configured', 'active') for m in statuses.messages) >= 4,
             10.0)
         live = [json.loads(m.data) for m in plans.messages]
         events = [json.loads(m.data) for m in statuses.messages]

@@ -110,8 +110,7 @@ class Harness(NodeHarness):
 
 @pytest.fixture(scope='module')
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    h = Harness(tmp_path_factory.mktemp('faults_node'))
-    try:
+    with Harness(tmp_path_factory.mktemp('faults_node')) as h:
         h.start()
         h.pubs['cam0/camera_info'].publish(scene.camera_info(0))
         h.pubs['cam1/camera_info'].publish(
@@ -119,8 +118,6 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         assert wait_until(lambda: h.diag_value('camera cam0', 'camera_infos') >= 1
                           and h.diag_value('camera cam1', 'camera_infos') >= 1, 10)
         yield h
-    finally:
-        h.close()
 
 
 # --- broken messages ----------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from cosmos_planner.backends.recording import RecordingBackend, ReplayBackend
 from cosmos_planner.errors import BackendError, ModelNotFoundError, PlannerError
 from cosmos_planner.pipeline.planner import Planner
 from cosmos_planner.model.prompts import build_request
+from cosmos_planner.pipeline.publishing import PROGRESS_STATUSES
 from fault_server import FaultServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -564,4 +565,4 @@ def test_node_never_shows_the_key_and_tasks_touch_no_files(tmp_path: Path,
 def _ended(msg: Any, task_id: str) -> bool:
     data = json.loads(msg.data)
     return (data.get('task_id') == task_id
-            and data.get('status') not in ('accepted', 'generating', None))
+            and data.get('status') not in (*PROGRESS_STATUSES, None))

@@ -50,6 +50,7 @@ from cosmos_planner.pipeline.plan_pipeline import PipelineInputs, PlanPipeline
 from cosmos_planner.pipeline.config import PipelineConfig
 from cosmos_planner.pipeline.planner import Planner
 from cosmos_planner.model.results import PlanStatus
+from cosmos_planner.pipeline.publishing import PROGRESS_STATUSES
 
 NS = 1_000_000_000
 CAMERAS = ('front', 'wrist', 'side')
@@ -354,12 +355,9 @@ def test_pushers_planner_and_clock_jumps_concurrently_all_finish() -> None:
 @pytest.fixture(scope='module')
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     pytest.importorskip('rclpy')
-    harness = _node_harness(tmp_path_factory.mktemp('node_time'))
-    try:
+    with _node_harness(tmp_path_factory.mktemp('node_time')) as harness:
         harness.start()
         yield harness
-    finally:
-        harness.close()
 
 
 def _node_harness(tmp: Any) -> Any:
@@ -425,7 +423,7 @@ def _periodic(h: Any, status: Optional[str] = None) -> int:
     """Count the periodic requests that ended (or, with ``status``, those events)."""
     return sum(1 for m in h.status.messages if json.loads(m.data).get('trigger') == 'periodic'
                and (json.loads(m.data).get('status') == status if status is not None
-                    else json.loads(m.data).get('status') not in ('accepted', 'generating')))
+                    else json.loads(m.data).get('status') not in PROGRESS_STATUSES))
 
 
 def _periodic_settled(h: Any) -> int:

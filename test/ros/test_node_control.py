@@ -87,12 +87,9 @@ class Harness(NodeHarness):
 
 @pytest.fixture(scope='module')
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    h = Harness(tmp_path_factory.mktemp('node_control'))
-    try:
+    with Harness(tmp_path_factory.mktemp('node_control')) as h:
         h.start()
         yield h
-    finally:
-        h.close()
 
 
 def test_new_task_supersedes_the_running_generation(harness: Harness) -> None:

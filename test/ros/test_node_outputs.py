@@ -198,12 +198,9 @@ def _outcomes(h: Harness) -> Dict[str, int]:
 
 @pytest.fixture(scope='module')
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    h = Harness(tmp_path_factory.mktemp('node_outputs'))
-    try:
+    with Harness(tmp_path_factory.mktemp('node_outputs')) as h:
         h.start()
         yield h
-    finally:
-        h.close()
 
 
 def _stamp_ns(header: Any) -> int:
