@@ -30,7 +30,7 @@ from typing import Any, Dict, Optional, Set, Tuple
 from cosmos_planner.bag.errors import BagError
 from cosmos_planner.bag.video import AnnotatedVideo
 from cosmos_planner.bag.writer import BagWriter
-from cosmos_planner.pipeline.outputs import Msg
+from cosmos_planner.pipeline.outputs import Msg, OUTPUT_TYPES
 
 RUN_MARKER = 'run.json'
 BAG_DIR = 'bag'
@@ -71,6 +71,7 @@ class RunWriter:
 
     def open(self) -> 'RunWriter':
         self.bag.open()
+        self.bag.prepare(OUTPUT_TYPES.values())
         self.bag.set_custom_data('cosmos_planner.replay', 'output of cosmos-planner replay')
         self._plans = open(self.out / PLANS_FILE, 'w')
         return self

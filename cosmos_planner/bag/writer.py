@@ -16,7 +16,7 @@ directory or file.
 
 from pathlib import Path
 import shutil
-from typing import Any, cast, Dict, Literal, Optional, Sequence, Union
+from typing import Any, cast, Dict, Iterable, Literal, Optional, Sequence, Union
 
 import numpy as np
 
@@ -195,6 +195,16 @@ class BagWriter:
             raise BagError(f'topic {topic} was not added to {self.path}', kind='unknown_topic')
         self._writer.write(conn, int(log_time_ns), bytes(raw))
         self.counts[topic] += 1
+
+    def prepare(self, msgtypes: Iterable[str]) -> None:
+        """Build the serializers of ``msgtypes`` now, at start-up, not on the first message.
+
+        ``rosbags`` generates each type's CDR code on first use (tens of ms for the planner's
+        outputs), the work rclpy's type support does when it is imported; doing it here
+        keeps it out of the replay loop's timing and the first plan's latency.
+        """
+        for msgtype in msgtypes:
+            self.typestore.get_msgdef(msgtype)
 
     def write_msg(self, topic: str, log_time_ns: int, msg: Any) -> None:
         """Serialize a rosbags message object with the typestore and write it."""
