@@ -42,16 +42,18 @@ def message_class(msgtype: str) -> Any:
 
 def to_ros(record: Msg) -> Any:
     """Serialize a record as an rclpy message (fields left out keep the IDL defaults)."""
-    msg = message_class(record.type)()
-    for name, value in record.fields.items():
-        setattr(msg, name, _ros_value(value))
-    return msg
+    # Keyword construction sets each field once (a default then setattr would run every
+    # field's checking setter twice and build each nested default for nothing).
+    return message_class(record.type)(**{name: _ros_value(value)
+                                         for name, value in record.fields.items()})
 
 
 def _ros_value(value: Any) -> Any:
-    if isinstance(value, Msg):
+    # Exact type checks: this runs once per field of every published message.
+    kind = type(value)
+    if kind is Msg:
         return to_ros(value)
-    if isinstance(value, list) and value and isinstance(value[0], Msg):
+    if kind is list and value and type(value[0]) is Msg:
         return [to_ros(v) for v in value]
     return value
 
