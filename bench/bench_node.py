@@ -78,10 +78,16 @@ class InlineWorker:
         """Plan now, on the caller's (executor) thread, then publish."""
         from cosmos_planner.pipeline.worker import PlanJob
         job = PlanJob(task_id, task, trigger, next(self._seq), dict(meta))
-        self._on_done(job, self._run_job(job), True)
+        self.running = job          # what the node's 'generating' status reads
+        try:
+            result = self._run_job(job)
+        finally:
+            self.running = None
+        self._on_done(job, result, True)
         return job
 
     busy = False
+    running: Any = None
 
     def cancel(self) -> None:
         """Nothing can be cancelled: the executor is busy planning."""
