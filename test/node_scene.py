@@ -214,7 +214,7 @@ def node_request(params: Dict[str, Any], messages: Sequence[Tuple[str, Any]],
     from cosmos_planner.frames.ingest import FrameIngest
     from cosmos_planner.ros import messages as m
     from cosmos_planner.ros.params import node_config_from_values
-    from cosmos_planner.ros.planner_node import make_buffers
+    from cosmos_planner.pipeline.request import make_buffers
 
     values = dict(params)
     values.setdefault('backend.replay_path', 'unused.jsonl')

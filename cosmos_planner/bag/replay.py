@@ -303,13 +303,13 @@ class Replay:
             store.popleft()
 
     def _on_task(self, data: str, time_ns: int) -> None:
-        from cosmos_planner.pipeline.request import parse_task
+        from cosmos_planner.pipeline.request import intake_task
 
-        text, task_id = parse_task(data, lambda: f'task-{next(self._task_ids)}')
-        if not text:
-            self._status(time_ns, 'bad_task',
-                         reason='empty task; publish an instruction on ~/task')
+        intake = intake_task(data, lambda: f'task-{next(self._task_ids)}')
+        if intake.refusal is not None:
+            self._status(time_ns, 'bad_task', **intake.refusal)
             return
+        text, task_id = intake.text, intake.task_id
         self.schedule.set_task(time_ns, text, task_id)
         if self._pending is not None:
             dropped, self._pending = self._pending, None

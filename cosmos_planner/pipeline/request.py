@@ -10,7 +10,7 @@ static transform. Tasks arrive as plain text or JSON on ``~/task`` and are parse
 
 from dataclasses import dataclass
 import json
-from typing import Callable, Optional, Tuple, TYPE_CHECKING
+from typing import Callable, Dict, Optional, Tuple, TYPE_CHECKING
 
 from cosmos_planner.errors import ConfigError
 from cosmos_planner.pipeline.plan_pipeline import PipelineInputs
@@ -127,6 +127,33 @@ def task_problem(text: str) -> Optional[str]:
     except ConfigError as exc:
         return str(exc)
     return None
+
+
+@dataclass(frozen=True)
+class TaskIntake:
+    """A task as it arrived on ``~/task``: accepted, or refused with its ``bad_task`` fields."""
+
+    text: str
+    task_id: str
+    #: ``~/status`` fields of the ``bad_task`` refusal; None when the task is accepted.
+    refusal: Optional[Dict[str, str]] = None
+
+
+def intake_task(data: str, new_id: Callable[[], str]) -> TaskIntake:
+    """Parse a ``~/task`` message and refuse what no request could carry, for node and replay.
+
+    Empty and over-long tasks are refused here, before any request exists, so both the
+    node and the offline replay answer ``bad_task`` and go on instead of failing a request.
+    """
+    text, task_id = parse_task(data, new_id)
+    if not text:
+        return TaskIntake('', task_id, {'reason': 'empty task; publish an instruction on ~/task'})
+    problem = task_problem(text)
+    if problem is not None:
+        # The echo is cut so ~/status stays small.
+        return TaskIntake(text, task_id, {'reason': problem, 'task_id': task_id,
+                                          'task': task_echo(text)})
+    return TaskIntake(text, task_id)
 
 
 def task_echo(text: str, limit: int = TASK_ECHO_CHARS) -> str:

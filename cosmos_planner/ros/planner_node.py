@@ -51,8 +51,7 @@ from cosmos_planner.pipeline.inputs import SensorInputs
 from cosmos_planner.pipeline.outputs import build_hold_records, OUTPUT_TYPES as RECORD_TYPES
 from cosmos_planner.pipeline.outputs import status_fields, status_record
 from cosmos_planner.pipeline.publishing import publication
-from cosmos_planner.pipeline.request import build_request, make_buffers, parse_task
-from cosmos_planner.pipeline.request import task_echo, task_problem
+from cosmos_planner.pipeline.request import build_request, intake_task, make_buffers
 from cosmos_planner.ros.params import current_values, declare_node_parameters
 from cosmos_planner.ros.params import node_config_from_values, NodeConfig, plain
 from cosmos_planner.ros.params import check_paths, validate_changes
@@ -345,15 +344,11 @@ class PlannerNode(LifecycleNode):
 
     # -- requests ----------------------------------------------------------------------------
     def _on_task(self, msg: String) -> None:
-        text, task_id = parse_task(msg.data, lambda: self._new_task_id())
-        if not text:
-            self._status('bad_task', reason='empty task; publish an instruction on ~/task')
+        intake = intake_task(msg.data, self._new_task_id)
+        if intake.refusal is not None:
+            self._status('bad_task', **intake.refusal)
             return
-        problem = task_problem(text)
-        if problem is not None:
-            # Refused here, before any request: the echo is cut so ~/status stays small.
-            self._status('bad_task', reason=problem, task_id=task_id, task=task_echo(text))
-            return
+        text, task_id = intake.text, intake.task_id
         if self.worker is None:
             self._status('not_active', reason='the node is not configured', task_id=task_id)
             return
