@@ -160,10 +160,11 @@ class LazyMessage:
 
     __slots__ = ('_decode', '_msg', 'header')
 
-    def __init__(self, raw: bytes, decode: Callable[[], Any]) -> None:
+    def __init__(self, head: bytes, decode: Callable[[], Any]) -> None:
+        """``head``: the first bytes of the CDR payload (the header); ``decode``: the rest."""
         self._decode = decode
         self._msg: Any = None
-        self.header = peek_header(raw) or self._full().header
+        self.header = peek_header(head) or self._full().header
 
     def _full(self) -> Any:
         if self._msg is None:

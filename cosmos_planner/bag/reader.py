@@ -8,6 +8,9 @@ cure (:class:`BagError` with a ``kind``), including errors that surface in the m
 iteration (a truncated sqlite3 file reads fine until the damaged page). (3) A recording
 that was killed before ``metadata.yaml`` was written (the usual crash of ``ros2 bag record``)
 is still readable: a directory holding a single ``.db3`` or ``.mcap`` is read as that file.
+(4) Speed on raw image bags: payloads are located through the storage's own index and read
+only when used (:mod:`cosmos_planner.bag.indexed`; ``indexed=False`` is the plain
+``rosbags`` read, which the tests compare it with).
 
 Bag time here is the recorded *log* time (receive time), which is what ``ros2 bag play
 --clock`` publishes on ``/clock``; header stamps stay inside the messages.
@@ -17,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 import sqlite3
 import struct
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from cosmos_planner.bag.errors import BagError
+from cosmos_planner.bag.indexed import HEAD_BYTES, IndexedBag
 
 #: Typestore used when a bag neither embeds definitions nor names a known distro.
 DEFAULT_DISTRO = 'kilted'
@@ -35,15 +39,53 @@ class TopicInfo:
     count: int
 
 
-@dataclass(frozen=True)
 class BagMessage:
-    """One recorded message: raw CDR bytes plus the log time it was recorded at."""
+    """One recorded message: its log time and raw CDR bytes, read on first use when lazy.
 
-    topic: str
-    msgtype: str
-    log_time_ns: int
-    raw: bytes
-    connection: Any
+    ``raw`` is the whole payload; ``head`` its first ``HEAD_BYTES`` bytes (the CDR header
+    of an image: stamp and frame id), available without reading the rest. A lazy message
+    (``BagReader.messages(lazy=...)``) reads ``raw`` from the bag on first access and keeps
+    it; reading it needs the bag still open.
+    """
+
+    __slots__ = ('topic', 'msgtype', 'log_time_ns', 'connection', '_raw', '_head', '_load')
+
+    def __init__(self, topic: str, msgtype: str, log_time_ns: int, raw: Optional[bytes],
+                 connection: Any, head: Optional[bytes] = None,
+                 load: Optional[Callable[[], bytes]] = None) -> None:
+        if raw is None and (head is None or load is None):
+            raise ValueError('a lazy BagMessage needs its head and a loader')
+        self.topic = topic
+        self.msgtype = msgtype
+        self.log_time_ns = log_time_ns
+        self.connection = connection
+        self._raw = raw
+        self._head = head
+        self._load = load
+
+    @property
+    def raw(self) -> bytes:
+        """Return the whole payload (read from the bag now if this message is lazy)."""
+        if self._raw is None:
+            assert self._load is not None  # checked in __init__
+            self._raw, self._load = self._load(), None
+        return self._raw
+
+    @property
+    def head(self) -> bytes:
+        """Return the first ``HEAD_BYTES`` bytes of the payload, without reading the rest."""
+        if self._head is None:
+            self._head = self.raw[:HEAD_BYTES]
+        return self._head
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the whole payload is in memory."""
+        return self._raw is not None
+
+    def __repr__(self) -> str:
+        return (f'BagMessage({self.topic!r}, {self.msgtype!r}, {self.log_time_ns}, '
+                f'{"loaded" if self.loaded else "lazy"})')
 
 
 def store_for(distro: Optional[str]) -> Any:
@@ -121,16 +163,24 @@ def _bag_types(connections: Iterable[Any]) -> Dict[str, Any]:
 class BagReader:
     """A read-only rosbag2 bag with a merged typestore; use as a context manager.
 
-    ``BagReader(path, typestore=None)``: ``path`` is a bag directory, an ``.mcap`` or a
-    ``.db3`` file. ``typestore`` names the distro whose definitions decode types the bag
-    does not embed (default: the bag's ``ros_distro``, else kilted).
+    ``BagReader(path, typestore=None, indexed=True)``: ``path`` is a bag directory, an
+    ``.mcap`` or a ``.db3`` file. ``typestore`` names the distro whose definitions decode
+    types the bag does not embed (default: the bag's ``ros_distro``, else kilted).
+    ``indexed`` reads payloads through the storage index where it can (same messages, same
+    order, fewer bytes and copies); False reads every payload with ``rosbags``.
     """
 
-    def __init__(self, path: Union[str, Path], typestore: Optional[str] = None) -> None:
+    def __init__(self, path: Union[str, Path], typestore: Optional[str] = None,
+                 indexed: bool = True) -> None:
         self.path = Path(path)
         self._open_path, self.storage = _storage_file(self.path)
         self._distro = typestore
         self._reader: Any = None
+        self._want_indexed = indexed
+        self._indexed: Optional[IndexedBag] = None
+        self._full_read_bytes = 0
+        #: Whether the last ``messages`` call went through the storage index.
+        self.indexed_read = False
         self.typestore: Any = None
         self.distro = ''
 
@@ -170,10 +220,15 @@ class BagReader:
             raise
         self.typestore = store
         self.distro = distro
+        if self._want_indexed:
+            self._indexed = IndexedBag.of(self._reader)
         return self
 
     def close(self) -> None:
         """Close the storage files; safe to call twice."""
+        indexed, self._indexed = self._indexed, None
+        if indexed is not None:
+            indexed.close()
         reader, self._reader = self._reader, None
         if reader is not None and reader.is_open:
             reader.close()
@@ -254,14 +309,23 @@ class BagReader:
                 'with the distro that recorded the bag', kind='unknown_type')
 
     # -- data ------------------------------------------------------------------------------
+    @property
+    def read_bytes(self) -> int:
+        """Payload and index bytes read from the storage by ``messages`` so far."""
+        indexed = self._indexed.read_bytes if self._indexed is not None else 0
+        return indexed + self._full_read_bytes
+
     def messages(self, topics: Optional[Iterable[str]] = None,
                  start_ns: Optional[int] = None,
-                 stop_ns: Optional[int] = None) -> Iterator[BagMessage]:
+                 stop_ns: Optional[int] = None,
+                 lazy: Iterable[str] = ()) -> Iterator[BagMessage]:
         """Yield messages of ``topics`` (all when None) in log-time order.
 
-        A storage error in the middle of the bag is raised as BagError (``corrupt``) that
-        says how many messages and which log time were read before it, so a caller that has
-        written output so far can close it and report.
+        Payloads of ``lazy`` topics are read when a message's ``raw`` is first used (its
+        ``head`` is there at once), where the storage index allows it. A storage error in
+        the middle of the bag is raised as BagError (``corrupt``) that says how many
+        messages and which log time were read before it, so a caller that has written
+        output so far can close it and report; so is a lazy payload that cannot be read.
         """
         conns = self.connections(topics)
         if topics is not None and not conns:
@@ -271,20 +335,55 @@ class BagReader:
         expected = sum(c.msgcount for c in conns) if start_ns is None and stop_ns is None \
             else None
         count, last = 0, None
-        gen = self._r.messages(conns, start=start_ns, stop=stop_ns)
-        while True:
-            try:
-                conn, stamp, raw = next(gen)
-            except StopIteration:
-                break
-            except Exception as exc:  # noqa: BLE001 - storage plugins raise anything on damage
-                raise self._corrupt(exc, count, last) from None
-            count, last = count + 1, stamp
-            yield BagMessage(conn.topic, conn.msgtype, stamp, bytes(raw), conn)
+        indexed = self._indexed if start_ns is None and stop_ns is None else None
+        self.indexed_read = indexed is not None
+        if indexed is not None:
+            entries = indexed.messages(conns, frozenset(lazy))
+            while True:
+                try:
+                    entry = next(entries)
+                except StopIteration:
+                    break
+                except Exception as exc:  # noqa: BLE001 - damage surfaces as anything
+                    raise self._corrupt(exc, count, last) from None
+                count, last = count + 1, entry.log_time_ns
+                conn = entry.connection
+                load = None if entry.load is None else self._loader(entry.load, conn.topic,
+                                                                    entry.log_time_ns)
+                yield BagMessage(conn.topic, conn.msgtype, entry.log_time_ns, entry.raw, conn,
+                                 entry.head, load)
+        else:
+            gen = self._r.messages(conns, start=start_ns, stop=stop_ns)
+            while True:
+                try:
+                    conn, stamp, raw = next(gen)
+                except StopIteration:
+                    break
+                except Exception as exc:  # noqa: BLE001 - storage plugins raise anything
+                    raise self._corrupt(exc, count, last) from None
+                count, last = count + 1, stamp
+                self._full_read_bytes += len(raw)
+                yield BagMessage(conn.topic, conn.msgtype, stamp, bytes(raw), conn)
         if expected is not None and expected and count < expected:
             raise BagError(f'bag {self.path} is corrupt: its index lists {expected} messages '
                            f'but only {count} could be read (last log time {last} ns)',
                            kind='corrupt')
+
+    def _loader(self, load: Callable[[], bytes], topic: str,
+                log_time_ns: int) -> Callable[[], bytes]:
+        """Wrap a lazy payload read so that a failure is a BagError naming the message."""
+        def read() -> bytes:
+            if self._indexed is None:
+                raise BagError(f'bag {self.path} is closed: the payload of the message on '
+                               f'{topic} at log time {log_time_ns} ns was never read',
+                               kind='not_open')
+            try:
+                return load()
+            except Exception as exc:  # noqa: BLE001 - damage surfaces as anything
+                raise BagError(f'bag {self.path} is truncated or corrupt: the payload of the '
+                               f'message on {topic} at log time {log_time_ns} ns cannot be '
+                               f'read: {type(exc).__name__}: {exc}', kind='corrupt') from None
+        return read
 
     def _corrupt(self, exc: BaseException, count: int, last: Optional[int]) -> BagError:
         where = f'after {count} messages (last log time {last} ns)' if count else 'at start'

@@ -28,7 +28,12 @@ recorded. Differences from the node, on purpose: no TF lookup (the static ``targ
 transform of the parameters is used, as on pip-only machines); no ``/diagnostics``; a
 generation is never interrupted (a superseded request's result is dropped instead, which
 publishes the same messages); frames the buffer would not take are not decoded
-(:mod:`cosmos_planner.bag.lazy_ingest`; ``--decode-all`` decodes them all).
+(:mod:`cosmos_planner.bag.lazy_ingest`; ``--decode-all`` decodes them all), and their
+payloads are not even read from the bag: image and depth messages arrive with their header
+bytes only and read the rest when something uses it (a kept or video frame, a plan's depth
+image, a copied input), through the storage index (:mod:`cosmos_planner.bag.indexed`;
+``--full-read`` reads every payload with ``rosbags``, as before). Stamps, message order,
+camera rates and bad-input counts are the same either way.
 
 Outputs, ids and stamps: see :mod:`cosmos_planner.bag.outputs`. Ids are deterministic
 (``task-N``, ``plan-N``) so two replays of one bag differ only where decisions differ.
@@ -97,6 +102,8 @@ class ReplayOptions:
     copy_inputs: str = 'used'
     debug_image: bool = False
     decode_all: bool = False
+    #: Read every payload with ``rosbags`` instead of through the storage index.
+    full_read: bool = False
     typestore: Optional[str] = None
     progress: Optional[bool] = None
 
@@ -157,6 +164,19 @@ class Pending:
     outcome: Any
     clip: Any
     model_ms: float
+
+
+class PayloadLost(Exception):
+    """A lazy payload could not be read: carries the BagError past the input callbacks.
+
+    ``SensorInputs`` counts a PlannerError from a decoder as bad input and goes on, which
+    is right for a malformed message but not for a bag that cannot be read any more (the
+    full read would have stopped there); the run re-raises ``error``.
+    """
+
+    def __init__(self, error: BagError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class Replay:
@@ -257,7 +277,7 @@ class Replay:
         kind, cam = self.by_topic[msg.topic]
         if kind in ('image', 'depth'):
             # header only: most frames are never needed in full (see lazy_ingest)
-            decoded = LazyMessage(msg.raw, lambda: reader.decode(msg))
+            decoded = LazyMessage(msg.head, lambda: _decode_payload(reader, msg))
         else:
             decoded = reader.decode(msg)
         if kind == 'task':
@@ -289,6 +309,12 @@ class Replay:
                 self._video(decoded, frame, msg.log_time_ns)
         if self.options.copy_inputs == 'all':
             self._copy(reader, msg)
+
+    def _lazy_topics(self) -> List[str]:
+        """Topics whose payloads are read on use: images and depth, unless all are copied."""
+        if self.options.copy_inputs == 'all':
+            return []
+        return [t for t, (kind, _) in self.by_topic.items() if kind in ('image', 'depth')]
 
     def _window_ns(self) -> float:
         return max(self.cfg.buffer_window_s, 2.0) * 1e9 + 1e9
@@ -468,7 +494,7 @@ class Replay:
         """Replay the bag; outputs are closed whatever happens (errors are re-raised)."""
         opts = self.options
         wall0 = time.perf_counter()
-        with BagReader(opts.bag, opts.typestore) as reader:
+        with BagReader(opts.bag, opts.typestore, indexed=not opts.full_read) as reader:
             self._reader = reader
             self._configure(reader)
             options = {k: (str(v) if isinstance(v, Path) else v)
@@ -497,6 +523,9 @@ class Replay:
                     except KeyboardInterrupt:
                         self.summary.interrupted = True
                         raise
+                    except PayloadLost as lost:
+                        self.summary.error = f'{type(lost.error).__name__}: {lost.error}'
+                        raise lost.error from None
                     except Exception as exc:
                         self.summary.error = f'{type(exc).__name__}: {exc}'
                         raise
@@ -524,7 +553,7 @@ class Replay:
     def _loop(self, reader: BagReader, topics: List[str], bar: Any) -> None:
         last_update, pending_updates = time.perf_counter(), 0
         self._t0, self._t0_set = last_update, True
-        for msg in reader.messages(topics):
+        for msg in reader.messages(topics, lazy=self._lazy_topics()):
             self._cli_task(msg.log_time_ns)
             self._advance(msg.log_time_ns)
             self.now_ns = msg.log_time_ns
@@ -554,6 +583,8 @@ class Replay:
         s.frames_per_s = s.frames / s.loop_s if s.loop_s > 0 else 0.0
         s.realtime_factor = s.bag_duration_s / s.loop_s if s.loop_s > 0 else 0.0
         s.decoded_frames = self.lazy.decoded if self.lazy is not None else 0
+        reader = getattr(self, '_reader', None)
+        s.read_bytes = reader.read_bytes if reader is not None else 0
         s.video_frames = self.writer.video.frames if self.writer.video else 0
         s.published = dict(self.writer.published)
         bad: Counter = Counter()
@@ -568,6 +599,15 @@ class Replay:
                               'p95': float(np.percentile(v, 95)), 'max': float(np.max(v)),
                               'n': len(v)}
                       for stage, v in self._stage.items() if v}
+
+
+def _decode_payload(reader: BagReader, msg: BagMessage) -> Any:
+    """Deserialize a lazy message; a payload that cannot be read stops the run."""
+    try:
+        msg.raw
+    except BagError as exc:
+        raise PayloadLost(exc) from None
+    return reader.decode(msg)
 
 
 def _progress(total: int, enabled: Optional[bool]) -> Any:
@@ -626,6 +666,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='also write ~/debug_image (the annotated source frame)')
     parser.add_argument('--decode-all', action='store_true',
                         help='decode every frame like the node (slower; see lazy_ingest)')
+    parser.add_argument('--full-read', action='store_true',
+                        help='read every payload with rosbags instead of through the storage '
+                        'index (slower on raw images; same outputs)')
     parser.add_argument('--typestore', default=None,
                         help='distro of types the bag does not define (humble, jazzy, ...)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -644,7 +687,8 @@ def options_from_args(args: argparse.Namespace) -> ReplayOptions:
         params=params, replan_period_s=args.replan_period, model_time=args.model_time,
         video=not args.no_video, video_fps=args.video_fps,
         video_max_width=args.video_max_width, copy_inputs=args.copy_inputs,
-        debug_image=args.debug_image, decode_all=args.decode_all, typestore=args.typestore,
+        debug_image=args.debug_image, decode_all=args.decode_all,
+        full_read=args.full_read, typestore=args.typestore,
         progress=False if args.no_progress else None)
 
 

@@ -30,6 +30,8 @@ class ReplaySummary:
     #: Bag duration over loop time (steady state); ``bag_duration_s / wall_s`` for totals.
     realtime_factor: float = 0.0
     decoded_frames: int = 0
+    #: Bytes read from the bag's storage files (index, headers, payloads): measured I/O.
+    read_bytes: int = 0
     video_frames: int = 0
     published: Dict[str, int] = field(default_factory=dict)
     bad_inputs: Dict[str, int] = field(default_factory=dict)
