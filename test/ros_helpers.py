@@ -565,7 +565,7 @@ class NodeHarness:
         self.send(task_id, text)
         return self.final_status(task_id)
 
-    def wait_generating(self, task_id: str, timeout: float = 10.0,
+    def wait_generating(self, task_id: str, timeout: float = 30.0,
                         start: int = 0) -> Dict[str, Any]:
         """Wait until the node says the backend started generating for ``task_id``.
 
@@ -573,7 +573,9 @@ class NodeHarness:
         for a backend that does not answer by itself (a hang).
         """
         started = self.wait_status(task_id, 'generating', timeout=timeout, start=start)
-        assert started is not None, f'{task_id} never reached the backend:\n{self.output()}'
+        seen = [m.data for m in self.status.messages[start:] if f'"{task_id}"' in m.data]
+        assert started is not None, \
+            f'{task_id} never reached the backend; its statuses: {seen}\n{self.output()}'
         final = self.status.wait_for(lambda m: is_final(m, task_id), 0, start)
         assert final is None, f'{task_id} ended instead of generating: {final.data}'
         return started

@@ -3,12 +3,13 @@
 The node starts with ``autostart: false`` (what a launch file with a lifecycle manager
 does), so this process walks it through configure and activate with the standard
 ``lifecycle_msgs`` services and checks that it subscribes only when active. Its backend is
-the TEST-ONLY ``faults`` wrapper with ``delay:2`` around a replay recording: a generation
-that takes 2 s, during which this process moves ``/clock`` past the plan's validity, so
+the TEST-ONLY ``faults`` wrapper with ``delay:4`` around a replay recording: a generation
+that takes 4 s (time enough for a loaded machine to move the clock while it runs), during
+which this process moves ``/clock`` past the plan's validity, so
 the plan must be refused as stale (ROS time, checked after generation) and never reach
 ``~/plan``. Deactivation unsubscribes and publishes a hold.
 
-Runtime: about 10-15 s (one node start, one 2 s generation).
+Runtime: about 12-17 s (one node start, one 4 s generation).
 """
 
 import json
@@ -31,7 +32,7 @@ ANSWER = json.dumps([{'point_2d': [400, 500], 'label': 'gripper trajectory'},
 STAMPS_S = (60.0, 60.5)
 PARAMS: Dict[str, Any] = {
     'autostart': False,
-    'backend.kind': 'faults', 'backend.faults_then': 'delay:2',
+    'backend.kind': 'faults', 'backend.faults_then': 'delay:4',
     'cameras.names': ['cam0'], 'qos.reliable': True, 'buffer.max_frames': 1,
     'prompt.preset': 'trajectory', 'planner.max_attempts': 1,
     'target.frame': '', 'tf.use_tf': False, 'safety.max_plan_age_s': 3.0,
@@ -92,10 +93,10 @@ def test_lifecycle_and_staleness_after_a_slow_generation(env: NodeHarness) -> No
     h.send('slow', TASK)
     assert status.wait_for(lambda m: json.loads(m.data).get('status') == 'accepted', 10)
     # 'accepted' is published before the worker's pre-generation staleness check; the
-    # node says 'generating' once that passed and the 2 s generation started, so moving
+    # node says 'generating' once that passed and the 4 s generation started, so moving
     # the clock now makes the plan go stale *after* generating, which is the point here.
     h.wait_generating('slow')
-    clock.set(now + 10 * NS)          # the 2 s generation ends after valid_until
+    clock.set(now + 10 * NS)          # the 4 s generation ends after valid_until
     data = h.final_status('slow')
     assert data['status'] == 'stale', data
     assert 'before generation' not in data['reason']   # caught after generating
