@@ -8,8 +8,8 @@ Rows (median and 90th percentile over ``--runs``, ratio to the baseline in the s
 
 - baseline: raw 1280x720 frames, the processor resizing them to the same pixel budget as
   ingest (``size`` per clip = frames x 448*448);
-- ours: frames resized once at ingest (``image_resize``, 576x320), then the chat template
-  and the processor (``model_inputs.prepare_inputs``, real fps, no frame sampling);
+- ours: frames resized once at ingest (``frames.resize``, 576x320), then the chat template
+  and the processor (``backends.local.inputs.prepare_inputs``, real fps, no frame sampling);
 - raw 720p with the processor's defaults, for the token count a clip costs without ingest
   resizing;
 - the ingest resize of the 8 frames, which in the node happens as frames arrive, not when a

@@ -1,4 +1,4 @@
-"""Backends: implementations of ``model.protocol.Backend`` (``generate(request) -> Completion``).
+"""Backends: implementations of ``model.protocol.Backend`` (``generate(request, cancel)``).
 
 ``registry`` makes one by name; ``recording`` and ``faults`` wrap any backend; ``local/``
 runs the model in-process with transformers (and holds its helpers: checkpoint resolution,

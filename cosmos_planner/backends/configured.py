@@ -33,7 +33,7 @@ def make_configured_backend(kind: str, options: Mapping[str, Any], faults: Seque
 
     record_path = options.pop('record_path', None)
     inner = make_backend('replay', **options) if options.get('path') else None
-    backend: Any = FaultInjectingBackend(inner, faults=list(faults), then=faults_then)
+    backend: 'Backend' = FaultInjectingBackend(inner, faults=list(faults), then=faults_then)
     if record_path:
         from cosmos_planner.backends.recording import RecordingBackend
         backend = RecordingBackend(backend, record_path)

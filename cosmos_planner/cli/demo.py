@@ -2,9 +2,9 @@
 
 The smallest complete run of the product on any machine: a 1280x720 tabletop scene (a
 table, a red cube, a basket, the gripper above them) drawn with OpenCV, the embedded default
-backend (``model_resolve.resolve_default_model()``: real Cosmos Reason 2 weights if they are
-present offline, else the tiny random checkpoint, and then it says so plainly), the planner
-with its parser and retries, and the outputs a user inspects:
+backend (``backends.local.resolve.resolve_default_model()``: real Cosmos Reason 2 weights
+if they are present offline, else the tiny random checkpoint, and then it says so plainly),
+the planner with its parser and retries, and the outputs a user inspects:
 
 - ``DIR/scene.png``: the input image;
 - ``DIR/plan.json``: the validated ``PlanV1`` (only when the status is ok; never a failed one);

@@ -1,7 +1,7 @@
 """``cosmos-planner plan``: run the planning core on image or video files.
 
 The shortest path from files to a validated plan, as a user would try the package first:
-files -> clip (``media``) -> backend (``backends.factory``) -> ``Planner`` -> ``PlanV1`` JSON
+files -> clip (``media``) -> backend (``backends.registry``) -> ``Planner`` -> ``PlanV1`` JSON
 on stdout (pixels in the native image; ``position`` is None because nothing is grounded
 without a camera model and depth) and, optionally, an annotated image. Anything that goes
 wrong ends with a one-line reason on stderr and a non-zero exit code.

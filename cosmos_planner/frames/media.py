@@ -5,7 +5,7 @@ file path to the same ``Frame``/``Clip`` contract. Images become frames stamped 
 (files carry no capture time); a video is sampled at the model's fps by frame index and
 native frame rate, and its newest ``max_frames`` samples are kept (the plan is made from the
 end of the video, where "now" is). Each frame is resized once to the model's pixel budget
-(``image_resize``, the same rule as camera ingest) while ``native_size`` keeps the file's
+(``frames.resize``, the same rule as camera ingest) while ``native_size`` keeps the file's
 size, so plan pixels map onto the original image.
 """
 

@@ -30,6 +30,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from cosmos_planner.backends.openai.config import OpenAICompatConfig
 from cosmos_planner.errors import ConfigError, PlannerError
+from cosmos_planner.pipeline.config import PipelineConfig
 from cosmos_planner.pipeline.outputs import GripperSpec
 from cosmos_planner.settings import node_settings, ParamSpec, render_params_file
 
@@ -153,15 +154,11 @@ def pipeline_specs() -> Tuple[ParamSpec, ...]:
     Names, defaults, descriptions and ranges come from the pipeline config itself, so the
     node never drifts from what the core accepts.
     """
-    from cosmos_planner.pipeline.config import PipelineConfig
-
     return tuple(PipelineConfig.flat_defaults().values())
 
 
 def pipeline_names() -> Tuple[str, ...]:
     """Names of the parameters that map onto ``PipelineConfig``."""
-    from cosmos_planner.pipeline.config import PipelineConfig
-
     return tuple(PipelineConfig.flat_defaults())
 
 
@@ -219,7 +216,7 @@ class NodeConfig:
     replan_period_s: float
     watchdog_timeout_s: float
     diagnostics_period_s: float
-    pipeline: Any = None
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     values: Dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -331,8 +328,6 @@ def node_config_from_values(values: Mapping[str, Any]) -> NodeConfig:
                                               or v['backend.faults_then'] != 'pass'):
         raise ConfigError('backend.kind faults needs backend.faults, backend.faults_then or '
                           'backend.replay_path (test-only backend)')
-    from cosmos_planner.pipeline.config import PipelineConfig
-
     pipeline = PipelineConfig.from_flat({k: v[k] for k in pipeline_names()})
     return NodeConfig(
         autostart=bool(v['autostart']), backend_kind=v['backend.kind'],

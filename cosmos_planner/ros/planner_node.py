@@ -60,7 +60,9 @@ from cosmos_planner.pipeline.worker import PlanJob, PlanningWorker
 
 if TYPE_CHECKING:  # imported when the node is configured
     from cosmos_planner.frames.types import Clip
-    from cosmos_planner.model.protocol import Backend
+    from cosmos_planner.model.cancel import CancelToken
+    from cosmos_planner.model.protocol import Backend, Completion, GenerationRequest
+    from cosmos_planner.settings import ParamSpec
     from cosmos_planner.pipeline.plan_pipeline import PipelineOutcome
     from cosmos_planner.pipeline.planner import Planner
 
@@ -96,15 +98,16 @@ class _AnnouncingBackend:
     concern; everything but ``generate`` is the wrapped backend's own.
     """
 
-    def __init__(self, backend: Any, announce: Callable[[], None]) -> None:
+    def __init__(self, backend: 'Backend', announce: Callable[[], None]) -> None:
         """Wrap ``backend``; ``announce`` must not raise."""
         self._backend = backend
         self._announce = announce
 
-    def generate(self, *args: Any, **kwargs: Any) -> Any:
+    def generate(self, request: 'GenerationRequest',
+                 cancel: Optional['CancelToken'] = None) -> 'Completion':
         """Announce, then generate with the wrapped backend."""
         self._announce()
-        return self._backend.generate(*args, **kwargs)
+        return self._backend.generate(request, cancel)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
@@ -120,7 +123,7 @@ class PlannerNode(LifecycleNode):
         parameter; ``main`` turns that into an error message and exit code 2.
         """
         super().__init__(node_name, **kwargs)
-        self._specs: Dict[str, Any] = {}
+        self._specs: Dict[str, ParamSpec] = {}
         self._values: Dict[str, Any] = {}
         self._lock = threading.RLock()
         self._publish_lock = threading.Lock()

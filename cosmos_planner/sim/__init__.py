@@ -1,7 +1,7 @@
 """Closed-loop tabletop simulation: MuJoCo scene, sim and controller nodes, episode runner.
 
-Layout (each module one concern; only the ``*_node`` modules, ``episode`` and ``cli`` import
-rclpy, only ``tabletop`` and ``mujoco_gl`` import mujoco):
+Layout (each module one concern; only the ``*_node`` modules, ``standalone``, ``episode`` and
+``recording`` import rclpy, only ``tabletop`` and ``mujoco_gl`` import mujoco):
 
 - ``config``: the validated, immutable ``SimConfig`` (``config/sim.yaml``).
 - ``layout``: per-seed random object and basket poses (pure numpy).
@@ -11,5 +11,7 @@ rclpy, only ``tabletop`` and ``mujoco_gl`` import mujoco):
 - ``follower``: a Cartesian trajectory follower (what a real controller does), pure.
 - ``ground_truth``: the oracle channel (a state file keyed by frame stamp) for the expert.
 - ``sim_node`` / ``controller_node``: rclpy nodes speaking Isaac Sim's bridge topics.
-- ``episode`` / ``recording`` / ``cli``: ``cosmos-planner sim``, MP4 and MCAP recording.
+- ``standalone``: the ``sim_node`` console script (the sim and its controller).
+- ``expert``: the scripted TEST ORACLE backend (registered through an entry point).
+- ``episode`` / ``recording``: what ``cosmos-planner sim`` (``cli/sim.py``) runs; MP4 and MCAP.
 """

@@ -20,7 +20,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from planner_helpers import block_image, one_frame_clip
+from planner_helpers import block_image, one_frame_clip, write_recording
 
 from cosmos_planner.model import prompts
 from cosmos_planner.backends.faults import FaultInjectingBackend
@@ -94,12 +94,8 @@ CLIP = one_frame_clip(block_image(40, 64, (10, 20), (20, 30), (200, 30, 30)), ST
 
 
 def _replay(tmp_path: Path, preset: str, answers: List[str], clip: Clip) -> ReplayBackend:
-    fingerprint = prompts.build_request(preset, clip, TASK).fingerprint()
-    path = tmp_path / 'answers.jsonl'
-    with path.open('w') as f:
-        for text in answers:
-            f.write(json.dumps({'v': 1, 'fingerprint': fingerprint, 'text': text,
-                                'model': 'recorded-model'}) + '\n')
+    request = prompts.build_request(preset, clip, TASK)
+    path = write_recording(tmp_path / 'answers.jsonl', [(request, text) for text in answers])
     return ReplayBackend(path)
 
 

@@ -1,7 +1,7 @@
 """Planner: statuses, retries, cancellation and timings around real recorded answers.
 
 Retries: the planner asks again only for answers that do not parse; a backend error is
-final here (transport failures are retried inside the backend, see test_openai_backend and
+final here (transport failures are retried inside the backend, see backends/openai/test_client and
 test_faults_remote).
 
 Backends are ReplayBackend (real recorded answers through the full parse path) wrapped in

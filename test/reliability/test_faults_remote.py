@@ -1,6 +1,6 @@
 """Fault injection on the remote backend, seen from the planner: storms, outages, leaks.
 
-test_openai_backend covers each fault of ``fault_server.FaultServer`` one at a time at the
+backends/openai/test_client covers each fault of ``fault_server.FaultServer`` one at a time at the
 backend. This module checks what a robot would see over a long run, through the real
 ``Planner`` and ``PlanPipeline`` in front of a real ``OpenAICompatBackend``:
 
@@ -16,7 +16,7 @@ backend. This module checks what a robot would see over a long run, through the 
 - no thread or file-descriptor leak: after hundreds of faulted attempts, the process's
   threads and open fds (``/proc/self/fd``) return to what they were;
 - an attempt abandoned at its deadline releases its worker thread and socket at once, even
-  while the server still trickles bytes (streaming and plain; fixed in openai_compat after
+  while the server still trickles bytes (streaming and plain; fixed in backends/openai/client after
   this test, a strict xfail at first, found it).
 
 Runtime: about 20-30 s (the deadline faults wait for the 0.3 s deadline).

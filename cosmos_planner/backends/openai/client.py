@@ -1,7 +1,7 @@
 """A backend that asks an OpenAI-compatible server (vLLM, NVIDIA NIM) for the answer.
 
 Many robots can share one GPU server this way; the node stays one process per robot. The
-request body is built by ``openai_payload`` (media, sampling, response schema); this module
+request body is built by ``payload`` (media, sampling, response schema); this module
 owns the transport: the official ``openai`` client, timeouts, bounded retries with backoff,
 cancellation, error mapping and health.
 
@@ -36,7 +36,7 @@ Design decisions (documented here because callers depend on them):
   event (5xx or without code) inside the answer stream ->
   ``BackendError(retryable=True)``; other HTTP 4xx (bad request, unknown model, auth) ->
   ``BackendError(retryable=False)``; an answer with reasoning only -> see
-  ``openai_payload.finish_answer``. Messages name the URL and the status, never the key.
+  ``payload.finish_answer``. Messages name the URL and the status, never the key.
 - Per-request ``mm_processor_kwargs``/``media_io_kwargs`` need vLLM's
   ``--trust-request-mm-kwargs`` (vLLM >= 0.2x answers HTTP 400 without it). On that 400 the
   backend resends at once without them and omits them from then on (a warning says so):

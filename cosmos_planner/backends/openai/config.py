@@ -10,8 +10,8 @@ class is the one table of the backend's settings:
   (``ros.params``) and the ``--NAME`` flags of ``cosmos-planner plan``/``demo``/``sim``
   (``cli.plan``), with the node default where it differs.
 
-Adding a setting is one field here (plus its use); ``config/planner.yaml`` and the README's
-parameter table are regenerated/checked by tests. No ``openai`` import: the node and the
+Adding a setting is one field here (plus its use); ``config/planner.yaml`` is generated
+from the node parameters and a test keeps it equal. No ``openai`` import: the node and the
 CLI read these declarations without the client library installed.
 """
 

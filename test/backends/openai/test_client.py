@@ -21,6 +21,7 @@ from cosmos_planner.model.cancel import CancelToken
 from cosmos_planner.model.parser import parse_answer
 from fault_server import FaultServer, free_port, PLAN_ANSWER, THINKING
 from planner_helpers import make_request, NATIVE
+from ros_helpers import wait_until
 
 
 def fast_backend(url: str, **kw) -> OpenAICompatBackend:
@@ -263,8 +264,7 @@ def test_cancel_ends_an_in_flight_request(server, stream):
     backend = fast_backend(server.url, stream=stream, timeout_s=60.0)
     token = CancelToken()
     thread, result = _generate_in_thread(backend, make_request(), token)
-    while server.chat_count == 0:
-        threading.Event().wait(0.01)
+    assert wait_until(lambda: server.chat_count > 0, 20), 'the request never reached the server'
     token.cancel()
     thread.join(timeout=20)  # the server would take 30 s: only cancel ends it sooner
     assert not thread.is_alive()
@@ -279,8 +279,7 @@ def test_cancel_during_backoff_stops_retrying(server):
     backend = fast_backend(server.url, timeout_s=60.0, backoff_s=30.0, backoff_max_s=30.0)
     token = CancelToken()
     thread, result = _generate_in_thread(backend, make_request(), token)
-    while server.chat_count == 0:
-        threading.Event().wait(0.01)
+    assert wait_until(lambda: server.chat_count > 0, 20), 'the request never reached the server'
     token.cancel()
     thread.join(timeout=20)
     assert not thread.is_alive()
