@@ -388,3 +388,22 @@ def test_same_scene_in_a_humble_sqlite3_bag_gives_the_same_plans(runs: Dict[str,
                              params=WIDE, progress=False, typestore='humble'))
     report = diff_runs(load_run(root / 'raw_tiny'), load_run(root / 'humble_out'))
     assert report.identical and report.aligned == runs['raw'].requests
+
+
+def test_an_overlong_task_in_the_bag_is_refused_and_the_replay_goes_on(
+        runs: Dict[str, Any]) -> None:
+    """As on the node: ``bad_task`` on ``~/status`` for the task, then the next task plans."""
+    root = runs['root']
+    bag = write_scene_bag(root / 'long_task', SceneSpec(
+        duration_s=1.2, tasks=((0.2, json.dumps({'task': 'x' * 600, 'task_id': 'big'})),
+                               (0.55, TASK))))
+    summary = replay_bag(ReplayOptions(bag=bag.path, out=root / 'long_task_out',
+                                       responses=root / 'raw_answers.jsonl', params=WIDE,
+                                       progress=False))
+    statuses = [json.loads(m.ros_msg.data)
+                for m in _read_output(root / 'long_task_out')['/cosmos_planner/status']]
+    refused = [s for s in statuses if s.get('status') == 'bad_task']
+    assert len(refused) == 1 and refused[0]['task_id'] == 'big', statuses
+    assert 'at most 500' in refused[0]['reason'] and refused[0]['task'].endswith('\u2026')
+    assert summary.requests >= 1
+    assert all(r['task'] == TASK for r in _records(root / 'long_task_out'))
