@@ -213,7 +213,7 @@ def node_request(params: Dict[str, Any], messages: Sequence[Tuple[str, Any]],
     from cosmos_planner.model import prompts
     from cosmos_planner.frames.ingest import FrameIngest
     from cosmos_planner.ros import messages as m
-    from cosmos_planner.ros.params import node_config_from_values
+    from cosmos_planner.pipeline.node_config import node_config_from_values
     from cosmos_planner.pipeline.request import make_buffers
 
     values = dict(params)

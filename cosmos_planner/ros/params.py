@@ -4,21 +4,15 @@ The parameters themselves (specs, ranges, the mapping onto ``NodeConfig``) live 
 :mod:`cosmos_planner.pipeline.node_config`, which has no ROS dependency so that the offline
 bag replay builds the node's configuration without ROS. This module adds only what needs a
 node: ``ParameterDescriptor``s (so ``ros2 param describe`` shows the ranges) and reading the
-declared values. The config names are re-exported because the node and its tests name them
-here. ``python -m cosmos_planner.ros.params > config/planner.yaml`` regenerates the
+declared values. ``python -m cosmos_planner.ros.params > config/planner.yaml`` regenerates the
 shipped parameter file.
 """
 
 from typing import Any, Dict, Mapping
 
-from cosmos_planner.pipeline.node_config import all_specs, check_parameter, check_paths
-from cosmos_planner.pipeline.node_config import NODE_PARAMS, node_config_from_values
-from cosmos_planner.pipeline.node_config import NodeConfig, ParamSpec, plain
-from cosmos_planner.pipeline.node_config import render_params_yaml, validate_changes
-
-__all__ = ['all_specs', 'check_parameter', 'check_paths', 'current_values',
-           'declare_node_parameters', 'descriptor', 'NODE_PARAMS', 'node_config_from_values',
-           'NodeConfig', 'ParamSpec', 'plain', 'render_params_yaml', 'validate_changes']
+from cosmos_planner.pipeline.node_config import all_specs, NODE_PARAMS, plain
+from cosmos_planner.pipeline.node_config import render_params_yaml
+from cosmos_planner.settings import ParamSpec
 
 
 def descriptor(spec: ParamSpec) -> Any:

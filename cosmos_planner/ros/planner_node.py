@@ -52,9 +52,9 @@ from cosmos_planner.pipeline.outputs import build_hold_records, OUTPUT_TYPES as 
 from cosmos_planner.pipeline.outputs import status_fields, status_record
 from cosmos_planner.pipeline.publishing import publication
 from cosmos_planner.pipeline.request import build_request, intake_task, make_buffers
+from cosmos_planner.pipeline.node_config import check_paths, node_config_from_values
+from cosmos_planner.pipeline.node_config import NodeConfig, plain, validate_changes
 from cosmos_planner.ros.params import current_values, declare_node_parameters
-from cosmos_planner.ros.params import node_config_from_values, NodeConfig, plain
-from cosmos_planner.ros.params import check_paths, validate_changes
 from cosmos_planner.ros.tf_source import TransformSource
 from cosmos_planner.pipeline.worker import PlanJob, PlanningWorker
 

@@ -21,13 +21,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TYPE_CHE
 
 import numpy as np
 from cosmos_planner.errors import BackendUnavailable, ConfigError
+from cosmos_planner.settings import write_params_file
 from cosmos_planner.pipeline.publishing import PROGRESS_STATUSES
 from cosmos_planner.sim.config import SimConfig
 from cosmos_planner.sim.controller_node import ControllerNode
 from cosmos_planner.sim.monitor_node import MonitorNode
 from cosmos_planner.sim.planner_process import GRIPPER_CLOSED, GRIPPER_OPEN
 from cosmos_planner.sim.planner_process import planner_parameters, PlannerProcess
-from cosmos_planner.sim.planner_process import write_params_file
 from cosmos_planner.sim.sim_node import SimNode
 
 if TYPE_CHECKING:  # rclpy is imported when the runner starts; recording imports cv2

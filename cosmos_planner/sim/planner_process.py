@@ -18,7 +18,6 @@ from typing import Any, BinaryIO, Dict, List, Mapping, Optional
 
 from cosmos_planner.errors import ConfigError
 # The one writer of parameter files (re-exported for the episode runner).
-from cosmos_planner.settings import write_params_file  # noqa: F401
 from cosmos_planner.sim.camera import OpticalPose
 from cosmos_planner.sim.config import SimConfig
 from cosmos_planner.sim.ground_truth import GROUND_TRUTH_ENV

@@ -124,7 +124,7 @@ def test_no_constructor_or_parameter_takes_a_key() -> None:
         f.name for f in dataclasses.fields(OpenAICompatConfig)]
     assert 'api_key_env' in params
     assert not [n for n in params if 'key' in n.lower() and n != 'api_key_env'], params
-    from cosmos_planner.ros.params import all_specs
+    from cosmos_planner.pipeline.node_config import all_specs
 
     names = [n for n in all_specs(['cam0']) if re.search(r'key|token|secret|passw', n, re.I)]
     assert names == ['backend.api_key_env'], names
@@ -314,7 +314,7 @@ def test_paths_from_parameters_are_validated(tmp_path: Path) -> None:
 def test_node_path_check_names_each_parameter(tmp_path: Path) -> None:
     """``check_paths`` (what the node runs at start) on the cases the node tests leave out."""
     from cosmos_planner.errors import ConfigError
-    from cosmos_planner.ros.params import check_paths, node_config_from_values
+    from cosmos_planner.pipeline.node_config import check_paths, node_config_from_values
 
     good = tmp_path / 'answers.jsonl'
     good.write_text('')

@@ -22,7 +22,8 @@ import yaml
 from ros_helpers import claim_domain_id, NodeProcess, node_command, release_domain_id
 from ros_helpers import RosPeer
 
-from cosmos_planner.ros.params import all_specs, node_config_from_values, render_params_yaml
+from cosmos_planner.pipeline.node_config import all_specs, node_config_from_values
+from cosmos_planner.pipeline.node_config import render_params_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILE = ROOT / 'launch' / 'planner.launch.py'

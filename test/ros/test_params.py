@@ -1,6 +1,7 @@
 """Tests of ros/params.py: every parameter's description, default and descriptor ranges."""
 
-from cosmos_planner.ros.params import all_specs, descriptor
+from cosmos_planner.pipeline.node_config import all_specs
+from cosmos_planner.ros.params import descriptor
 
 
 def test_every_parameter_has_a_description_and_a_typed_default() -> None:

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import yaml
 
-from cosmos_planner.ros.params import all_specs, node_config_from_values
+from cosmos_planner.pipeline.node_config import all_specs, node_config_from_values
 from cosmos_planner.sim.camera import look_at_optical_pose
 from cosmos_planner.sim.config import SimConfig
 from cosmos_planner.sim.planner_process import CAMERA, isaac_bridge_parameters
 from cosmos_planner.sim.planner_process import planner_parameters, planner_command
-from cosmos_planner.sim.planner_process import write_params_file
+from cosmos_planner.settings import write_params_file
 from cosmos_planner.sim.tabletop import TabletopSim
 
 ROOT = Path(__file__).resolve().parents[2]
