@@ -12,7 +12,7 @@ Runtime: about 5 s.
 
 import json
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, Iterator, List, Tuple
 
 from mcap_ros2.reader import read_ros2_messages
 import numpy as np
@@ -30,47 +30,89 @@ WIDE = {'ground.mode': 'depth', 'target.frame': '', 'heights.up': [0.0, 0.0, -1.
         'safety.max_step_m': 5.0}
 
 
-def _write_tangled_bag(path: Path, storage: str, zstd: bool = False) -> None:
-    """Messages with equal and out-of-order log times, some larger than an MCAP chunk."""
+def _tangled() -> Iterator[Tuple[int, int, bytes]]:
+    """(topic index, log time, payload): equal and out-of-order times, sizes around a chunk."""
+    rng = np.random.default_rng(16)
+    stamp = 1_000_000_000
+    for i in range(60):
+        stamp += int(rng.choice([0, 0, 5_000_000, -3_000_000, 33_000_000]))
+        size = int(rng.choice([0, 7, 255, 256, 257, 4_000, 90_000, 700_000, 1_300_000]))
+        yield i % 3, stamp, rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+
+
+def _write_with_rosbags(path: Path, storage: str, compression: str) -> Path:
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 
     from cosmos_planner.bag.reader import store_for
 
-    rng = np.random.default_rng(16)
     store = store_for('kilted')
     writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP if storage == 'mcap'
                     else StoragePlugin.SQLITE3)
-    if zstd:
-        writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+    if compression:
+        writer.set_compression(CompressionMode[compression.upper()], CompressionFormat.ZSTD)
     writer.open()
     conns = [writer.add_connection(t, 'sensor_msgs/msg/Image', typestore=store)
              for t in TOPICS]
-    stamp = 1_000_000_000
-    for i in range(60):
-        stamp += int(rng.choice([0, 0, 5_000_000, -3_000_000, 33_000_000]))
-        size = int(rng.choice([0, 7, 255, 256, 257, 4_000, 90_000, 700_000, 1_300_000]))
-        raw = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
-        writer.write(conns[i % 3], stamp, raw)
+    for index, stamp, raw in _tangled():
+        writer.write(conns[index], stamp, raw)
     writer.close()
+    return path
+
+
+def _write_with_mcap(path: Path, compression: str, chunked: bool) -> Path:
+    """Write an MCAP with another writer (the ``mcap`` package: chunk CRCs, zstd default)."""
+    from mcap.writer import CompressionType, Writer
+
+    from cosmos_planner.bag.reader import store_for
+
+    msgdef, _ = store_for('kilted').generate_msgdef('sensor_msgs/msg/Image', ros_version=2)
+    path.mkdir()
+    with open(path / 'bag.mcap', 'wb') as f:
+        writer = Writer(f, compression=CompressionType[compression.upper()],
+                        use_chunking=chunked, chunk_size=1 << 20)
+        writer.start(profile='ros2', library='test')
+        schema = writer.register_schema('sensor_msgs/msg/Image', 'ros2msg', msgdef.encode())
+        channels = [writer.register_channel(t, 'cdr', schema) for t in TOPICS]
+        # rosbags reads unchunked MCAP only in log-time order (it has no index to sort by)
+        messages = _tangled() if chunked else sorted(_tangled(), key=lambda m: m[1])
+        for index, stamp, raw in messages:
+            writer.add_message(channels[index], stamp, raw, stamp)
+        writer.finish()
+    return path / 'bag.mcap'
 
 
 def _read(bag: Path, indexed: bool, lazy: Tuple[str, ...] = ()) -> List[Tuple[str, int, bytes]]:
     with BagReader(bag, indexed=indexed) as reader:
         msgs = list(reader.messages(lazy=lazy))
-        assert reader.indexed_read == indexed
         assert all(m.head == m.raw[:256] for m in msgs)
         return [(m.topic, m.log_time_ns, m.raw) for m in msgs]
 
 
-@pytest.mark.parametrize('storage,zstd', [('mcap', False), ('mcap', True), ('sqlite3', False)])
-def test_index_read_gives_the_messages_and_order_of_rosbags(tmp_path: Path, storage: str,
-                                                            zstd: bool) -> None:
-    _write_tangled_bag(tmp_path / 'bag', storage, zstd)
-    full = _read(tmp_path / 'bag', indexed=False)
+def _index_taken(bag: Path) -> bool:
+    with BagReader(bag) as reader:
+        for _ in reader.messages():
+            pass
+        return reader.indexed_read
+
+
+@pytest.mark.parametrize('writer,indexed', [
+    ('rosbags mcap', True), ('rosbags mcap storage', True), ('rosbags sqlite3', True),
+    ('mcap zstd', True), ('mcap lz4', True), ('mcap none', True),
+    ('rosbags mcap message', False), ('mcap zstd unchunked', False)])
+def test_index_read_gives_the_messages_and_order_of_rosbags(tmp_path: Path, writer: str,
+                                                            indexed: bool) -> None:
+    """Plain, zstd and lz4 chunks, sqlite3; per-message compression and no chunks fall back."""
+    kind, *rest = writer.split()
+    if kind == 'rosbags':
+        bag = _write_with_rosbags(tmp_path / 'bag', rest[0], rest[1] if len(rest) > 1 else '')
+    else:
+        bag = _write_with_mcap(tmp_path / 'bag', rest[0], chunked=len(rest) == 1)
+    full = _read(bag, indexed=False)
     assert len(full) == 60 and len({t for _, t, _ in full}) < 60  # equal log times
-    assert _read(tmp_path / 'bag', indexed=True) == full
-    assert _read(tmp_path / 'bag', indexed=True, lazy=TOPICS[:2]) == full
+    assert _read(bag, indexed=True) == full
+    assert _read(bag, indexed=True, lazy=TOPICS[:2]) == full
+    assert _index_taken(bag) == indexed
 
 
 @pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
