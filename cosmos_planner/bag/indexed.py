@@ -16,8 +16,9 @@ each payload lies, so a payload can be left unread until it is used:
   whole payload for the others. Compressed chunks (zstd, lz4) must be decompressed whole
   (``rosbags``' own ``decompress``, CRC checked), so there only the copies and the
   deserialization are saved. Chunks are opened in the order ``rosbags`` opens them (merged
-  by log time with a start sentinel), so damage is found at the same point of the stream.
-  An MCAP without chunk indexes is read in full by ``rosbags``.
+  by log time with a start sentinel, ties by chunk offset, then place in the chunk), so
+  messages come in the same order and damage surfaces mid-stream, after the messages
+  before it were delivered. An MCAP without chunk indexes is read in full by ``rosbags``.
 * sqlite3: the query ``rosbags`` runs (same join, filter and ``ORDER BY``, hence the same
   query plan and the same order of equal timestamps) on ``rosbags``' own ``apsw``
   connection, selecting the row id instead of the blob of lazy topics; the header comes from
@@ -26,15 +27,16 @@ each payload lies, so a payload can be left unread until it is used:
   the same blob API.
 
 What was chosen and why: ``rosbags`` stays the reader (typestores, metadata, every bag it
-can open, the full read for everything this module does not cover: split bags with per
-message compression, time ranges, unchunked MCAP) and this module uses its parsed index and
-its connections instead of a second parser: the ``mcap`` package offers the same summary
-but, like ``rosbags``, reads whole chunks when iterating, and would parse the summary a
-second time. ``rosbags`` is pinned below 0.12 (``setup.py``); a test checks that the index
-path is taken, so an upgrade that moves these attributes fails loudly instead of slowing
-down. Not checked here: the CRC of uncompressed MCAP chunks (it would take every byte);
-damage inside a payload that is never read goes unnoticed, as a corrupt frame the buffer
-skips does (see :mod:`cosmos_planner.bag.lazy_ingest`).
+can open, and the full read for what this module does not cover: per-message compression,
+time ranges, unchunked MCAP; a split bag's files are read one after the other, as
+``rosbags`` does) and this module uses its parsed index and its connections instead of a
+second parser: the ``mcap`` package offers the same summary but, like ``rosbags``, reads
+whole chunks when iterating, and would parse the summary a second time. ``rosbags`` is
+pinned below 0.12 (``setup.py``); a test checks that the index path is taken, so an upgrade
+that moves these attributes fails loudly instead of slowing down. Not checked here: the CRC
+of uncompressed MCAP chunks (it would take every byte); damage inside a payload that is
+never read goes unnoticed, as a corrupt frame the buffer skips does (see
+:mod:`cosmos_planner.bag.lazy_ingest`).
 """
 
 from contextlib import suppress

@@ -266,3 +266,34 @@ def test_damaged_sqlite_payload_stops_the_replay_cleanly(tmp_path: Path,
     statuses = list(read_ros2_messages(str(out / 'bag' / 'bag.mcap'),
                                        topics=['/cosmos_planner/status']))
     assert statuses  # what was written before the damage is readable
+
+
+@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
+def test_split_bag_reads_its_files_in_turn(tmp_path: Path, storage: str) -> None:
+    """A recording split by size (``--max-bag-size``): two files under one metadata.yaml."""
+    import yaml
+
+    spec = SceneSpec(duration_s=0.8, storage=storage, depth='16UC1')
+    write_scene_bag(tmp_path / 'bag', spec)
+    write_scene_bag(tmp_path / 'more', SceneSpec(**{**spec.__dict__,
+                                                    'start_ns': 101_000_000_000}))
+    suffix = '.mcap' if storage == 'mcap' else '.db3'
+    (tmp_path / 'more' / f'more{suffix}').rename(tmp_path / 'bag' / f'bag_1{suffix}')
+    meta_path = tmp_path / 'bag' / 'metadata.yaml'
+    meta = yaml.safe_load(meta_path.read_text())
+    info = meta['rosbag2_bagfile_information']
+    more = yaml.safe_load((tmp_path / 'more' / 'metadata.yaml').read_text())
+    more_info = more['rosbag2_bagfile_information']
+    info['relative_file_paths'].append(f'bag_1{suffix}')
+    info['files'].append({**more_info['files'][0], 'path': f'bag_1{suffix}'})
+    info['message_count'] += more_info['message_count']
+    info['duration']['nanoseconds'] = 2_000_000_000
+    for topic, extra in zip(info['topics_with_message_count'],
+                            more_info['topics_with_message_count']):
+        topic['message_count'] += extra['message_count']
+    meta_path.write_text(yaml.safe_dump(meta))
+    full = _read(tmp_path / 'bag', indexed=False)
+    assert len(full) == info['message_count'] and full[-1][1] > 101_000_000_000
+    assert _read(tmp_path / 'bag', indexed=True) == full
+    assert _read(tmp_path / 'bag', indexed=True, lazy=('/front/image_raw',)) == full
+    assert _index_taken(tmp_path / 'bag')
