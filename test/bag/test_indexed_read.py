@@ -297,3 +297,15 @@ def test_split_bag_reads_its_files_in_turn(tmp_path: Path, storage: str) -> None
     assert _read(tmp_path / 'bag', indexed=True) == full
     assert _read(tmp_path / 'bag', indexed=True, lazy=('/front/image_raw',)) == full
     assert _index_taken(tmp_path / 'bag')
+
+
+def test_full_read_flag_reaches_the_options(tmp_path: Path) -> None:
+    import argparse
+
+    from cosmos_planner.bag.replay import add_arguments, options_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = [str(tmp_path / 'bag'), '--task', 'pick']
+    assert options_from_args(parser.parse_args(base)).full_read is False
+    assert options_from_args(parser.parse_args(base + ['--full-read'])).full_read is True
