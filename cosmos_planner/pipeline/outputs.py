@@ -190,9 +190,11 @@ def path_record(traj: TimedTrajectoryLike) -> Msg:
     """``~/path``: the gripper waypoints as poses, all stamped with the plan's stamp."""
     positions = np.asarray(traj.positions, dtype=np.float64).reshape(-1, 3)
     ori = _orientations(traj, len(positions))
+    # Python floats once per array, not numpy scalars per field: this runs on every publish.
     poses = [Msg('geometry_msgs/msg/PoseStamped', {
         'header': header_record(traj.stamp_ns, traj.frame_id),
-        'pose': _pose(_point(*pos), _quaternion(q))}) for pos, q in zip(positions, ori)]
+        'pose': _pose(_point(*pos), _quaternion(q))})
+        for pos, q in zip(positions.tolist(), ori.tolist())]
     return Msg('nav_msgs/msg/Path', {'header': header_record(traj.stamp_ns, traj.frame_id),
                                      'poses': poses})
 
@@ -206,11 +208,15 @@ def trajectory_record(traj: TimedTrajectoryLike, ee_joint: str = 'end_effector')
     positions = np.asarray(traj.positions, dtype=np.float64).reshape(-1, 3)
     times = np.asarray(traj.times_s, dtype=np.float64).reshape(-1)
     ori = _orientations(traj, len(positions))
+    velocities = np.zeros_like(positions)
+    if len(positions) > 1:
+        dt = np.diff(times)
+        moving = dt > 0
+        velocities[:-1][moving] = (np.diff(positions, axis=0)[moving]
+                                   / dt[moving].reshape(-1, 1))
     points = []
-    for i, (pos, q, t) in enumerate(zip(positions, ori, times)):
-        vel = np.zeros(3)
-        if i + 1 < len(positions) and times[i + 1] > t:
-            vel = (positions[i + 1] - pos) / (times[i + 1] - t)
+    for pos, q, t, vel in zip(positions.tolist(), ori.tolist(), times.tolist(),
+                              velocities.tolist()):
         points.append(Msg('trajectory_msgs/msg/MultiDOFJointTrajectoryPoint', {
             'transforms': [Msg('geometry_msgs/msg/Transform', {
                 'translation': _vector3(*pos), 'rotation': _quaternion(q)})],
@@ -229,7 +235,7 @@ def gripper_record(traj: TimedTrajectoryLike, spec: GripperSpec) -> Msg:
     """
     times = np.asarray(traj.times_s, dtype=np.float64).reshape(-1)
     points = []
-    for t, state in zip(times, tuple(traj.gripper_state)):
+    for t, state in zip(times.tolist(), tuple(traj.gripper_state)):
         if state not in ('open', 'close'):
             raise ValueError(f'unknown gripper state {state!r} (expected open or close)')
         pos = spec.closed_position if state == 'close' else spec.open_position
@@ -256,7 +262,7 @@ def markers_record(plan: PlanV1, traj: TimedTrajectoryLike,
     """
     header = header_record(traj.stamp_ns, traj.frame_id)
     positions = np.asarray(traj.positions, dtype=np.float64).reshape(-1, 3)
-    points = [_point(*p) for p in positions]
+    points = [_point(*p) for p in positions.tolist()]
     palette = {'open': _color(0.1, 0.9, 0.2), 'close': _color(0.95, 0.1, 0.1),
                None: _color(0.7, 0.7, 0.7)}
     markers = [
