@@ -42,6 +42,8 @@ if TYPE_CHECKING:  # rclpy is imported when playing starts
     from rclpy.qos import QoSProfile
 
 DEFAULT_CLOCK_HZ = 40.0
+#: Longest wait at the end of play for subscribers to acknowledge reliable messages.
+DRAIN_TIMEOUT_S = 10.0
 QOS_CHOICES = ('reliable', 'best_effort', 'sensor_data')
 
 
@@ -85,6 +87,8 @@ class PlayStats:
     skipped_topics: Dict[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
     stopped: bool = False
+    #: Whether every reliable message was acknowledged by its subscribers before play ended.
+    acknowledged: bool = True
 
 
 def message_class(msgtype: str) -> Any:
@@ -182,8 +186,23 @@ class Player:
                 if not opts.loop:
                     break
             self.stats.stopped = self._stop.is_set()
+            self._drain([*pubs.values(), *([clock_pub] if clock_pub is not None else [])])
         self.stats.wall_s = time.monotonic() - t_wall0
         return self.stats
+
+    def _drain(self, pubs: List[Any]) -> None:
+        """Wait (bounded) until subscribers acknowledged every reliable message.
+
+        A player that exits right after its last publish destroys its writers while the
+        last reliable samples are still in flight, and the subscribers never get them.
+        """
+        from rclpy.duration import Duration
+
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        for pub in pubs:
+            left = max(0.0, deadline - time.monotonic())
+            if not pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))):
+                self.stats.acknowledged = False
 
     def _wait_for_subscribers(self, pubs: List[Any]) -> None:
         deadline = time.monotonic() + self.options.wait_for_subscribers_s
@@ -299,4 +318,7 @@ def run(args: argparse.Namespace) -> int:
               + (' (stopped)' if stats.stopped else ''))
         for topic, why in stats.skipped_topics.items():
             print(f'  skipped {topic}: {why}', file=sys.stderr)
+        if not stats.acknowledged:
+            print(f'  warning: not every reliable message was acknowledged within '
+                  f'{DRAIN_TIMEOUT_S:g} s (a subscriber is slow or gone)', file=sys.stderr)
     return code
