@@ -399,6 +399,8 @@ def _node_harness(tmp: Any) -> Any:
             """Wait until the node is active and subscribed."""
             self.wait_active((self.image, self.info))
             self.info.publish(scene.camera_info(0))
+            # Counted before any task: a request without the camera model fails closed.
+            assert self.wait_diag_value('camera cam0', 'camera_infos', 1) >= 1, self.output()
 
         def frames(self, *stamps_s: float) -> None:
             """Publish cam0 frames at these stamps and wait until they were buffered."""

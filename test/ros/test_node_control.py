@@ -58,6 +58,8 @@ class Harness(NodeHarness):
     def start(self) -> None:
         self.wait_active((self.image, self.info, self.ee), outputs=('trajectory',))
         self.info.publish(scene.camera_info(0))
+        # Counted before any task: a request without the camera model fails closed.
+        assert self.wait_diag_value('camera cam0', 'camera_infos', 1) >= 1, self.output()
 
     def frames(self, *stamps_s: float) -> None:
         """Set the clock just past these stamps, then publish cam0 frames and EE poses."""

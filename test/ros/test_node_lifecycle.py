@@ -90,6 +90,9 @@ def test_lifecycle_and_staleness_after_a_slow_generation(env: NodeHarness) -> No
         image.publish(msg)
     now = h.set_clock(int((STAMPS_S[-1] + 0.2) * NS))
     assert h.wait_diag_value('camera cam0', 'frames', 2) >= 2
+    # The camera model too (its own topic): without it the request fails closed
+    # (grounding_failed, no_camera) before generating, which is not what this test is about.
+    assert h.wait_diag_value('camera cam0', 'camera_infos', 1) >= 1
     h.send('slow', TASK)
     assert status.wait_for(lambda m: json.loads(m.data).get('status') == 'accepted', 10)
     # 'accepted' is published before the worker's pre-generation staleness check; the

@@ -147,6 +147,9 @@ class Harness(NodeHarness):
         self.pubs['cam0/camera_info'].publish(scene.camera_info(0))
         self.pubs['cam1/camera_info'].publish(
             scene.camera_info(0, 'cam1_optical', 320, 240, distorted=False))
+        # Counted before any task: a request without the camera model fails closed.
+        for cam in ('cam0', 'cam1'):
+            assert self.wait_diag_value(f'camera {cam}', 'camera_infos', 1) >= 1, self.output()
 
     # -- helpers ----------------------------------------------------------------------------
     def publish_scenario(self, name: str) -> int:

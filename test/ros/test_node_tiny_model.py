@@ -66,9 +66,10 @@ def test_local_backend_on_the_tiny_checkpoint(tiny_model: str, tmp_path: Path) -
             image.publish(scene.raw_image(scene.colour_image(3), stamp))
             assert peer.wait_for_publishers(NODE + '/plan')
             buffered = diagnostics.wait_for(lambda d: any(
-                kv.key == 'frames' and kv.value == '1' for s in d.status for kv in s.values),
-                20)
-            assert buffered is not None, 'the frame never reached the buffer'
+                kv.key == 'frames' and kv.value == '1' for s in d.status for kv in s.values)
+                and any(kv.key == 'camera_infos' and int(kv.value) >= 1
+                        for s in d.status for kv in s.values), 20)
+            assert buffered is not None, 'the frame or the camera model never reached the node'
             task.publish(String(data=json.dumps({'task': 'pick up the cube',
                                                  'task_id': 'tiny'})))
             final = status.wait_for(lambda m: json.loads(m.data).get('task_id') == 'tiny'
